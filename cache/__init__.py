@@ -1,0 +1,45 @@
+"""Where the pipeline keeps what outlives one run, and the keys that name it.
+
+Layout under the cache root (``KPATCH_CACHE``, default ``~/.kpatch``)::
+
+    src/<package>_<version>/       unpacked kernel source, shared by all builds
+    builds/<key>/run/              kbuild O= folder of the kernel that boots
+    builds/<key>/cmp/              O= folder of the -ffunction-sections build
+    builds/<key>/struct-sizes.json special-section entry sizes from DWARF
+    builds/<key>/key.txt           what the key was computed from
+    journal.json                   files to restore if a run was interrupted
+
+The build key covers the source, the config and the compiler, so a change
+to any of them builds a fresh kernel and the old one stays reusable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KPATCH_CACHE") or Path.home() / ".kpatch")
+
+
+def source_root() -> Path:
+    return cache_root() / "src"
+
+
+def journal_path() -> Path:
+    return cache_root() / "journal.json"
+
+
+def build_key(source_id: str, config_text: str, compiler: str) -> str:
+    """Return a short stable key for one source, config and compiler."""
+    digest = hashlib.sha256()
+    for part in (source_id, config_text, compiler):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_root(key: str) -> Path:
+    return cache_root() / "builds" / key

@@ -1,0 +1,1 @@
+"""The ``kpatch`` command: load, unload, list and install livepatch modules."""

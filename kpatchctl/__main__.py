@@ -1,0 +1,5 @@
+import sys
+
+from kpatchctl.cli import main
+
+sys.exit(main())

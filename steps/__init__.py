@@ -1,0 +1,1 @@
+"""Pipeline stages: plain functions that dodo.py wires into doit tasks."""

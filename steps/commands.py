@@ -1,0 +1,52 @@
+"""Run external commands and log each one in a form that can be pasted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from .errors import BuildError
+
+log = logging.getLogger("klpbuild.commands")
+
+
+def run(
+    command: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    log_file: Path | None = None,
+    what: str | None = None,
+) -> str:
+    """Run COMMAND; return its output, or raise BuildError naming the log on failure."""
+    shown = shlex.join(command)
+    if cwd is not None:
+        shown = f"cd {shlex.quote(str(cwd))} && {shown}"
+    log.debug("%s", shown)
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    try:
+        completed = subprocess.run(
+            command,
+            cwd=cwd,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise BuildError(f"{command[0]} not found; install it (see README)") from None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a") as stream:
+            stream.write(f"$ {shown}\n{completed.stdout}\n")
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stdout.strip().splitlines()[-15:])
+        log.error("command failed: %s\n%s", shown, tail)
+        where = f"; full output in {log_file}" if log_file else ""
+        raise BuildError(f"{what or command[0]} failed (exit {completed.returncode}){where}")
+    return completed.stdout

@@ -1,0 +1,72 @@
+"""doit reporter and logging: one line per task, one `error:` line per failure."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable
+
+from doit.exceptions import TaskFailed
+from doit.reporter import ConsoleReporter
+from rich.console import Console
+from rich.logging import RichHandler
+
+from elfdiff.errors import ElfDiffError
+
+from .errors import BuildError
+
+log = logging.getLogger("klpbuild")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    handler = RichHandler(
+        console=Console(stderr=True), show_time=False, show_path=False, markup=False
+    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
+                        format="%(message)s", force=True)
+
+
+def stage(function: Callable) -> Callable:
+    """Wrap a stage for doit: expected errors become a failed task, not a traceback."""
+
+    @functools.wraps(function)
+    def action(*args, **kwargs):
+        try:
+            result = function(*args, **kwargs)
+        except (BuildError, ElfDiffError) as error:
+            return TaskFailed(str(error))
+        return result if isinstance(result, dict) else None
+
+    return action
+
+
+class Reporter(ConsoleReporter):
+    """Print each task as it runs or is skipped, and each failure as one error line."""
+
+    desc = "klpbuild console output"
+
+    def execute_task(self, task):
+        if task.actions and not task.name.startswith("_"):
+            self.write(f"run   {task.name}\n")
+
+    def skip_uptodate(self, task):
+        if not task.name.startswith("_"):
+            self.write(f"skip  {task.name} (inputs unchanged)\n")
+
+    def add_failure(self, task, fail):
+        if fail.report:
+            self.failures.append({"task": task, "exception": fail})
+
+    def complete_run(self):
+        for result in self.failures:
+            fail = result["exception"]
+            message = fail.message if hasattr(fail, "message") else fail.get_msg()
+            if isinstance(fail.exception, KeyboardInterrupt):
+                message = "interrupted"
+            first = (message or "").strip().splitlines()
+            if not first or result["task"].executed is False and "Dependent task" in message:
+                continue
+            sys.stderr.write(f"error: {first[0]}\n")
+        for message in self.runtime_errors:
+            sys.stderr.write(f"error: {message.strip().splitlines()[0]}\n")
