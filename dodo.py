@@ -81,3 +81,80 @@ def task_struct_sizes():
         "targets": [S.struct_sizes],
         "verbosity": 2,
     }
+
+
+def task_patched():
+    """Apply the patch, recompile the objects it affects, restore the tree."""
+    return {
+        "actions": [(stages.patched, [S])],
+        "file_dep": [*S.patches, S.cmp_dir / "vmlinux"],
+        "targets": [S.work / "objects.json"],
+        "uptodate": [config_changed([str(p) for p in S.patches])],
+        "verbosity": 2,
+    }
+
+
+@create_after(executed="patched", target_regex=r".*\.o\.json$")
+def task_diff():
+    """Compare each changed object with its original (one task per object)."""
+    for request in stages.object_diffs(S):
+        yield {
+            "name": request.obj,
+            "actions": [(stages.diff, [request])],
+            "file_dep": [
+                request.work / "orig" / request.obj,
+                request.work / "patched" / request.obj,
+                request.parent_symtab,
+                request.module_symvers,
+                S.struct_sizes,
+            ],
+            "targets": [request.summary],
+            "verbosity": 2,
+        }
+
+
+@create_after(executed="diff")
+def task_link():
+    """Link the diff objects into one object with ld -r."""
+    return {
+        "actions": [(stages.link, [S])],
+        "file_dep": [request.summary for request in stages.object_diffs(S)],
+        "targets": [S.work / "patch.o"],
+        "verbosity": 2,
+    }
+
+
+def task_module():
+    """Build the patch module from the kmod template and the linked object."""
+    return {
+        "actions": [(stages.module, [S])],
+        "file_dep": [S.work / "patch.o", *stages.template_files()],
+        "targets": [S.work / "module" / f"{S.module}.ko"],
+        "uptodate": [config_changed(S.module)],
+        "verbosity": 2,
+    }
+
+
+def task_finalize():
+    """Turn livepatch symbols into SHN_LIVEPATCH symbols and .klp.rela sections."""
+    return {
+        "actions": [(stages.finalize, [S])],
+        "file_dep": [S.work / "module" / f"{S.module}.ko"],
+        "targets": [S.module_path],
+        "verbosity": 2,
+    }
+
+
+def task_build():
+    """Build livepatch-<name>.ko from patch= (the main job)."""
+    return {"actions": None, "task_dep": ["finalize"]}
+
+
+def task_vm():
+    """Boot the built kernel in qemu, load the module, check it, print PASS or FAIL."""
+    return {
+        "actions": [(stages.vm, [S])],
+        "file_dep": [S.module_path],
+        "uptodate": [False],
+        "verbosity": 2,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .config import ConfigRequest, make_config
 from .errors import BuildError
@@ -69,3 +70,129 @@ def struct_sizes(settings: Settings) -> None:
     if "bug_entry" not in sizes:
         raise BuildError(f"no struct bug_entry in the DWARF of {settings.parent_vmlinux}; build it with CONFIG_DEBUG_INFO")
     settings.struct_sizes.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
+
+
+@stage
+def patched(settings: Settings) -> None:
+    from .patched import PatchedBuild, build_patched
+
+    settings.work.mkdir(parents=True, exist_ok=True)
+    result = build_patched(
+        PatchedBuild(
+            tree=_tree(settings),
+            cmp_dir=settings.cmp_dir,
+            patches=settings.patches,
+            work=settings.work,
+            jobs=settings.jobs,
+        )
+    )
+    result.write(settings.work / "objects.json")
+
+
+def object_diffs(settings: Settings):
+    """Return one ObjectDiff per object the last patched build recompiled."""
+    from .diffing import ObjectDiff
+    from .objects import module_parents, parent_of
+    from .patched import PatchedResult
+
+    listing = settings.work / "objects.json"
+    if not listing.exists():
+        return []
+    parents = module_parents(settings.cmp_dir)
+    requests = []
+    for obj in PatchedResult.read(listing).objects:
+        parent_name, module = parent_of(obj, parents)
+        symtab = settings.parent_vmlinux if module is None else settings.run_dir / f"{module}.ko"
+        requests.append(
+            ObjectDiff(
+                obj=obj,
+                work=settings.work,
+                parent_name=parent_name,
+                parent_symtab=symtab,
+                module_symvers=settings.run_dir / "Module.symvers",
+                patch_module=settings.module,
+                struct_sizes=settings.struct_sizes,
+            )
+        )
+    return requests
+
+
+@stage
+def diff(request) -> None:
+    from .diffing import diff_object
+
+    diff_object(request)
+
+
+@stage
+def link(settings: Settings) -> None:
+    from .diffing import link_diffs
+
+    link_diffs([r.summary for r in object_diffs(settings)], settings.work, settings.work / "patch.o")
+
+
+def template_files():
+    from .module import KMOD, TEMPLATE_FILES
+
+    return [KMOD / name for name in TEMPLATE_FILES]
+
+
+@stage
+def module(settings: Settings) -> None:
+    from .module import ModuleBuild, build_module
+
+    build_module(
+        ModuleBuild(
+            kernel_build=settings.run_dir,
+            linked=settings.work / "patch.o",
+            folder=settings.work / "module",
+            name=settings.module,
+        )
+    )
+
+
+@stage
+def finalize(settings: Settings) -> None:
+    from .module import finalize as finalize_module
+
+    finalize_module(
+        settings.work / "module" / f"{settings.module}.ko",
+        settings.module_path,
+        settings.run_dir / "Module.symvers",
+    )
+
+
+def read_check(patch: Path) -> tuple[str, str]:
+    """Read the check and show commands from the .check file beside PATCH."""
+    check_file = patch.with_suffix(".check")
+    if not check_file.is_file():
+        raise BuildError(f"{check_file} not found; the VM check needs a check: command for this patch")
+    commands = {}
+    for line in check_file.read_text().splitlines():
+        key, colon, value = line.partition(":")
+        if colon and not line.startswith("#"):
+            commands[key.strip()] = value.strip()
+    if "check" not in commands:
+        raise BuildError(f"{check_file} has no check: line")
+    return commands["check"], commands.get("show", commands["check"])
+
+
+@stage
+def vm(settings: Settings) -> None:
+    from .vm import VmCheck, run_vm_check
+
+    if not settings.patches:
+        raise BuildError("no patch given; pass patch=FILE so the VM check finds FILE's .check")
+    check, show = read_check(settings.patches[0])
+    passed, verdict = run_vm_check(
+        VmCheck(
+            kernel_image=settings.run_dir / "arch/x86/boot/bzImage",
+            module=settings.module_path,
+            check=check,
+            show=show,
+            work=settings.work,
+        )
+    )
+    print("PASS" if passed else f"FAIL: {verdict}")
+    if not passed:
+        raise BuildError(f"VM check failed: {verdict}")
