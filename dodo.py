@@ -53,12 +53,14 @@ def task_config():
 
 def task_kernel():
     """Build the kernel that boots: bzImage, vmlinux and Module.symvers."""
-    if S.vmlinux is not None:
-        return {"actions": None, "doc": "skipped: vmlinux= names the running kernel"}
     return {
         "actions": [(stages.kernel, [S])],
         "file_dep": [S.run_dir / ".config"],
-        "targets": [S.run_dir / "vmlinux", S.run_dir / "arch/x86/boot/bzImage", S.run_dir / "Module.symvers"],
+        "targets": [
+            S.run_dir / "vmlinux",
+            S.run_dir / "arch/x86/boot/bzImage",
+            S.run_dir / "Module.symvers",
+        ],
         "verbosity": 2,
     }
 
@@ -89,7 +91,7 @@ def task_patched():
         "actions": [(stages.patched, [S])],
         "file_dep": [*S.patches, S.cmp_dir / "vmlinux"],
         "targets": [S.work / "objects.json"],
-        "uptodate": [config_changed([str(p) for p in S.patches])],
+        "uptodate": [config_changed(",".join(str(p) for p in S.patches))],
         "verbosity": 2,
     }
 
@@ -113,12 +115,13 @@ def task_diff():
         }
 
 
-@create_after(executed="diff")
+@create_after(executed="diff", target_regex=r".*/patch\.o$")
 def task_link():
     """Link the diff objects into one object with ld -r."""
     return {
         "actions": [(stages.link, [S])],
         "file_dep": [request.summary for request in stages.object_diffs(S)],
+        "task_dep": ["diff"],
         "targets": [S.work / "patch.o"],
         "verbosity": 2,
     }
@@ -129,6 +132,7 @@ def task_module():
     return {
         "actions": [(stages.module, [S])],
         "file_dep": [S.work / "patch.o", *stages.template_files()],
+        "task_dep": ["link"],
         "targets": [S.work / "module" / f"{S.module}.ko"],
         "uptodate": [config_changed(S.module)],
         "verbosity": 2,

@@ -25,7 +25,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("original", type=Path, help="object of the original build")
     parser.add_argument("patched", type=Path, help="object of the patched build")
     parser.add_argument("parent_name", help="vmlinux, or the module name with - turned into _")
-    parser.add_argument("parent_symtab", type=Path, help="the parent ELF, or `readelf -s --wide` output of it")
+    parser.add_argument(
+        "parent_symtab", type=Path, help="the parent ELF, or `readelf -s --wide` output of it"
+    )
     parser.add_argument("module_symvers", type=Path, help="Module.symvers of the kernel build")
     parser.add_argument("patch_name", help="name of the patch module")
     parser.add_argument("output", type=Path, help="object to write")

@@ -32,7 +32,12 @@ def relocation_key(section: Section, relocation: Relocation) -> tuple:
         if is_string_section(target):
             text = _string_at(target, target_offset(section, relocation))
             return (relocation.r_offset, relocation.r_type, "string", text)
-        return (relocation.r_offset, relocation.r_type, normalize(target.name), relocation.r_addend)
+        return (
+            relocation.r_offset,
+            relocation.r_type,
+            normalize(target.name),
+            relocation.r_addend,
+        )
     return (relocation.r_offset, relocation.r_type, normalize(symbol.name), relocation.r_addend)
 
 
@@ -67,8 +72,12 @@ def symbols_differ(original: Symbol, patched: Symbol) -> bool:
     new_bytes = patched.section.data[patched.st_value : patched.st_value + patched.st_size]
     if old_bytes != new_bytes:
         return True
-    old_keys = _relocation_keys(original.section, original.st_value, original.st_value + original.st_size)
-    new_keys = _relocation_keys(patched.section, patched.st_value, patched.st_value + patched.st_size)
+    old_keys = _relocation_keys(
+        original.section, original.st_value, original.st_value + original.st_size
+    )
+    new_keys = _relocation_keys(
+        patched.section, patched.st_value, patched.st_value + patched.st_size
+    )
     return old_keys != new_keys
 
 

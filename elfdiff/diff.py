@@ -146,4 +146,4 @@ def _dwarf_source(parent: Path):
     return size_of
 
 
-__all__ = ["DiffRequest", "DiffResult", "diff_objects", "CHANGED"]
+__all__ = ["CHANGED", "DiffRequest", "DiffResult", "diff_objects"]

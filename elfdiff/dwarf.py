@@ -24,7 +24,9 @@ SPECIAL_STRUCTS = {
 }
 
 
-def read_struct_sizes(path: Path, structs: dict[str, tuple[str, ...]] = SPECIAL_STRUCTS) -> dict[str, int]:
+def read_struct_sizes(
+    path: Path, structs: dict[str, tuple[str, ...]] = SPECIAL_STRUCTS
+) -> dict[str, int]:
     """Return DW_AT_byte_size of each struct, read from the units that define it.
 
     A struct whose units are not in PATH (a kernel without that feature) is
@@ -44,7 +46,11 @@ def read_struct_sizes(path: Path, structs: dict[str, tuple[str, ...]] = SPECIAL_
                 unit_name = name.value.decode(errors="replace") if name else ""
                 if not unit_name.endswith(tuple(sources)):
                     continue
-                wanted = {s for s, files in structs.items() if unit_name.endswith(files) and s not in sizes}
+                wanted = {
+                    s
+                    for s, files in structs.items()
+                    if unit_name.endswith(files) and s not in sizes
+                }
                 _collect(top, wanted, sizes)
                 if len(sizes) == len(structs):
                     break

@@ -159,7 +159,15 @@ def read_object(path: Path) -> ElfObject:
         raise ElfDiffError(f"cannot read {path}: {error.strerror}") from None
     try:
         return _parse(path, raw)
-    except (ELFError, struct.error, IndexError, ValueError, KeyError, UnicodeDecodeError) as error:
+    except (
+        ELFError,
+        struct.error,
+        IndexError,
+        ValueError,
+        KeyError,
+        OverflowError,
+        UnicodeDecodeError,
+    ) as error:
         raise ElfDiffError(f"{path} is not a valid ELF object: {error}") from None
 
 
@@ -189,7 +197,9 @@ def _parse(path: Path, raw: bytes) -> ElfObject:
         if section.sh_type == SHT_RELA:
             _read_relocations(section, sections, symbols, path)
         elif section.sh_type == SHT_REL:
-            raise ElfDiffError(f"{path}: section {section.name} uses SHT_REL; x86_64 uses SHT_RELA")
+            raise ElfDiffError(
+                f"{path}: section {section.name} uses SHT_REL; x86_64 uses SHT_RELA"
+            )
     return ElfObject(path=path, sections=sections, symbols=symbols, e_flags=header["e_flags"])
 
 
@@ -200,6 +210,9 @@ def _read_section(elf: ELFFile, raw: bytes, index: int, path: Path) -> Section:
     sh_type = header["sh_type"]
     sh_type = sh_type if isinstance(sh_type, int) else _SH_TYPES.get(sh_type, -1)
     size = header["sh_size"]
+    align = header["sh_addralign"]
+    if align & (align - 1):
+        raise ElfDiffError(f"{path}: section {name} has sh_addralign {align}, not a power of two")
     if sh_type in (SHT_NOBITS, SHT_NULL):
         data = b""
     else:
@@ -211,7 +224,7 @@ def _read_section(elf: ELFFile, raw: bytes, index: int, path: Path) -> Section:
         name=name,
         sh_type=sh_type,
         sh_flags=header["sh_flags"],
-        sh_addralign=header["sh_addralign"],
+        sh_addralign=align,
         sh_entsize=header["sh_entsize"],
         data=data,
         sh_size=size,
@@ -259,7 +272,9 @@ def _read_symbols(symtab: Section, sections: list[Section], path: Path) -> list[
         raise ElfDiffError(f"{path}: symbol table links to missing section {symtab.sh_link}")
     strtab = sections[symtab.sh_link].data
     shndx_table = next((s for s in sections if s.sh_type == SHT_SYMTAB_SHNDX), None)
-    extended = struct.unpack(f"<{len(shndx_table.data) // 4}I", shndx_table.data) if shndx_table else ()
+    extended = (
+        struct.unpack(f"<{len(shndx_table.data) // 4}I", shndx_table.data) if shndx_table else ()
+    )
     symbols = []
     usable = len(symtab.data) - len(symtab.data) % SYMBOL_FORMAT.size
     for index, fields in enumerate(SYMBOL_FORMAT.iter_unpack(symtab.data[:usable])):
@@ -277,7 +292,9 @@ def _read_symbols(symtab: Section, sections: list[Section], path: Path) -> list[
         )
         if raw_shndx == SHN_XINDEX or SHN_UNDEF < raw_shndx < SHN_LORESERVE:
             if st_shndx >= len(sections):
-                raise ElfDiffError(f"{path}: symbol {symbol.name} points at missing section {st_shndx}")
+                raise ElfDiffError(
+                    f"{path}: symbol {symbol.name} points at missing section {st_shndx}"
+                )
             symbol.section = sections[st_shndx]
             if symbol.type == STT_SECTION:
                 symbol.section.section_symbol = symbol
@@ -289,16 +306,26 @@ def _read_symbols(symtab: Section, sections: list[Section], path: Path) -> list[
     return symbols
 
 
-def _read_relocations(rela: Section, sections: list[Section], symbols: list[Symbol], path: Path) -> None:
+def _read_relocations(
+    rela: Section, sections: list[Section], symbols: list[Symbol], path: Path
+) -> None:
     if not 0 < rela.sh_info < len(sections):
-        raise ElfDiffError(f"{path}: relocation section {rela.name} applies to missing section {rela.sh_info}")
+        raise ElfDiffError(
+            f"{path}: relocation section {rela.name} applies to missing section {rela.sh_info}"
+        )
     rela.target = sections[rela.sh_info]
     rela.target.rela = rela
     usable = len(rela.data) - len(rela.data) % RELA_FORMAT.size
     for r_offset, r_info, r_addend in RELA_FORMAT.iter_unpack(rela.data[:usable]):
         symbol_index = r_info >> 32
         if symbol_index >= len(symbols):
-            raise ElfDiffError(f"{path}: relocation in {rela.name} names missing symbol {symbol_index}")
+            raise ElfDiffError(
+                f"{path}: relocation in {rela.name} names missing symbol {symbol_index}"
+            )
         if r_offset >= max(rela.target.sh_size, 1):
-            raise ElfDiffError(f"{path}: relocation in {rela.name} points past the end of {rela.target.name}")
-        rela.relocations.append(Relocation(r_offset, r_info & 0xFFFFFFFF, symbols[symbol_index], r_addend))
+            raise ElfDiffError(
+                f"{path}: relocation in {rela.name} points past the end of {rela.target.name}"
+            )
+        rela.relocations.append(
+            Relocation(r_offset, r_info & 0xFFFFFFFF, symbols[symbol_index], r_addend)
+        )

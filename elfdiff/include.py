@@ -24,7 +24,10 @@ def has_ftrace_site(symbol: Symbol, mcount: Section | None) -> bool:
     section = symbol.section
     if section is not None and section.rela is not None:
         for relocation in section.rela.relocations:
-            if relocation.symbol.name == "__fentry__" and relocation.r_offset - symbol.st_value < 16:
+            if (
+                relocation.symbol.name == "__fentry__"
+                and relocation.r_offset - symbol.st_value < 16
+            ):
                 return True
     if mcount is not None and mcount.rela is not None:
         for relocation in mcount.rela.relocations:
@@ -79,7 +82,9 @@ def include_changed_functions(patched: ElfObject, inclusion: Inclusion) -> list[
     """Include every changed or new function; return the changed ones livepatch redirects."""
     mcount = patched.section_by_name("__mcount_loc")
     changed = []
-    functions = {s.name: s for s in patched.symbols if s.type == STT_FUNC and s.section is not None}
+    functions = {
+        s.name: s for s in patched.symbols if s.type == STT_FUNC and s.section is not None
+    }
     for symbol in functions.values():
         if symbol.status not in (CHANGED, NEW):
             continue
@@ -99,9 +104,17 @@ def include_changed_functions(patched: ElfObject, inclusion: Inclusion) -> list[
         if is_cold_child(symbol):
             parent = functions.get(parent_name(symbol))
             if parent is None:
-                raise ElfDiffError(f"function {parent_name(symbol)}, parent of {symbol.name}, not found")
+                raise ElfDiffError(
+                    f"function {parent_name(symbol)}, parent of {symbol.name}, not found"
+                )
+            # The new child jumps back into the new parent, so livepatch must redirect the parent.
+            parent.status = CHANGED
             symbol = parent
             inclusion.symbol(symbol)
+        # The old child would jump back into the old parent: take the children along.
+        for child in functions.values():
+            if is_cold_child(child) and parent_name(child) == symbol.name:
+                inclusion.symbol(child)
         if symbol not in changed:
             changed.append(symbol)
 
@@ -140,7 +153,11 @@ def verify(patched: ElfObject) -> None:
         )
     for symbol in patched.symbols[1:]:
         if symbol.type == STT_OBJECT and symbol.status == CHANGED and symbol.section is not None:
-            if symbol.section.bundle is None and not is_special_static(symbol) and not symbol.include:
+            if (
+                symbol.section.bundle is None
+                and not is_special_static(symbol)
+                and not symbol.include
+            ):
                 if not is_string_section(symbol.section):
                     raise UnsupportedChange(
                         f"static data {symbol.name} changed; a livepatch cannot change existing data"

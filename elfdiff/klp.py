@@ -48,7 +48,9 @@ def klp_object_of(name: str) -> str:
     rest = name[len(KLP_SYMBOL_PREFIX) :]
     objname, dot, _ = rest.partition(".")
     if not dot or "," not in rest:
-        raise ElfDiffError(f"livepatch symbol {name} is not of the form .klp.sym.<object>.<name>,<sympos>")
+        raise ElfDiffError(
+            f"livepatch symbol {name} is not of the form .klp.sym.<object>.<name>,<sympos>"
+        )
     return objname
 
 
@@ -63,7 +65,9 @@ def finalize_module(source: Path, destination: Path) -> FinalizeResult:
         symbol.st_shndx = SHN_LIVEPATCH
 
     sections = [s for s in obj.sections[1:] if s.sh_type not in (SHT_SYMTAB, SHT_SYMTAB_SHNDX)]
-    sections = [s for s in sections if not (s.sh_type == SHT_STRTAB and s.name in (".strtab", ".shstrtab"))]
+    sections = [
+        s for s in sections if not (s.sh_type == SHT_STRTAB and s.name in (".strtab", ".shstrtab"))
+    ]
     added: list[Section] = []
     for rela in [s for s in sections if s.sh_type == SHT_RELA]:
         added += _split(rela)
@@ -71,8 +75,12 @@ def finalize_module(source: Path, destination: Path) -> FinalizeResult:
     symbols = obj.symbols[1:]
     # A local symbol after a global one is not valid; the linker output already orders them.
     write_object(destination, sections + added, symbols, obj.e_flags)
-    undefined = tuple(s.name for s in symbols if s.st_shndx == SHN_UNDEF and s.name and s.bind != 0)
-    return FinalizeResult(tuple(s.name for s in added), tuple(s.name for s in klp_symbols), undefined)
+    undefined = tuple(
+        s.name for s in symbols if s.st_shndx == SHN_UNDEF and s.name and s.bind != 0
+    )
+    return FinalizeResult(
+        tuple(s.name for s in added), tuple(s.name for s in klp_symbols), undefined
+    )
 
 
 def _split(rela: Section) -> list[Section]:

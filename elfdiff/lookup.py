@@ -9,7 +9,6 @@ locals), which is how a local symbol of an object is found in the parent.
 from __future__ import annotations
 
 import re
-import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +92,9 @@ class ParentTable:
         for position, candidate in enumerate(namesakes, start=1):
             if candidate == symbol:
                 return position
-        raise ElfDiffError(f"symbol {symbol.name} is missing from the kallsyms order of {self.name}")
+        raise ElfDiffError(
+            f"symbol {symbol.name} is missing from the kallsyms order of {self.name}"
+        )
 
     def find_block(self, file_name: str, local_names: set[tuple[str, int]]) -> FileBlock:
         """Return the block of FILE_NAME whose locals match LOCAL_NAMES best."""
@@ -140,17 +141,27 @@ def _read_elf_symbols(path: Path) -> list[ParentSymbol]:
         raise ElfDiffError(f"{path} is not a valid ELF file: {error}") from None
     symbols = []
     usable = len(data) - len(data) % SYMBOL_FORMAT.size
-    for st_name, st_info, _other, st_shndx, st_value, st_size in SYMBOL_FORMAT.iter_unpack(data[:usable]):
+    for st_name, st_info, _other, st_shndx, st_value, st_size in SYMBOL_FORMAT.iter_unpack(
+        data[:usable]
+    ):
         end = strtab.find(b"\0", st_name)
         name = strtab[st_name:end].decode(errors="replace")
-        symbols.append(ParentSymbol(name, st_value, st_size, st_info >> 4, st_info & 0xF, st_shndx))
+        symbols.append(
+            ParentSymbol(name, st_value, st_size, st_info >> 4, st_info & 0xF, st_shndx)
+        )
     return symbols
 
 
 _READELF_LINE = re.compile(
     r"^\s*\d+:\s+([0-9a-fA-F]+)\s+(\d+|0x[0-9a-fA-F]+)\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s*(.*)$"
 )
-_TYPES = {"NOTYPE": STT_NOTYPE, "OBJECT": STT_OBJECT, "FUNC": STT_FUNC, "SECTION": STT_SECTION, "FILE": STT_FILE}
+_TYPES = {
+    "NOTYPE": STT_NOTYPE,
+    "OBJECT": STT_OBJECT,
+    "FUNC": STT_FUNC,
+    "SECTION": STT_SECTION,
+    "FILE": STT_FILE,
+}
 _BINDS = {"LOCAL": 0, "GLOBAL": 1, "WEAK": 2}
 
 

@@ -86,21 +86,28 @@ class OutputBuilder:
             return
         rela = Section(".rela" + target.name, SHT_RELA, 0, 8, 24, b"", 0, target=target)
         rela.relocations = [
-            Relocation(r.r_offset, r.r_type, self.resolve(r.symbol), r.r_addend) for r in relocations
+            Relocation(r.r_offset, r.r_type, self.resolve(r.symbol), r.r_addend)
+            for r in relocations
         ]
         self.sections.append(rela)
 
-    def new_section(self, name: str, data: bytes, flags: int = SHF_ALLOC, align: int = 8) -> Section:
+    def new_section(
+        self, name: str, data: bytes, flags: int = SHF_ALLOC, align: int = 8
+    ) -> Section:
         section = Section(name, SHT_PROGBITS, flags, align, 0, data, len(data))
         self.sections.append(section)
-        self.section_symbols[section] = Symbol("", 0, 0, STB_LOCAL, STT_SECTION, 0, 0, section=section)
+        self.section_symbols[section] = Symbol(
+            "", 0, 0, STB_LOCAL, STT_SECTION, 0, 0, section=section
+        )
         return section
 
     def resolve(self, symbol: Symbol) -> Symbol:
         """Return the output symbol that stands for SYMBOL of the patched object."""
         if symbol.type == STT_SECTION:
             if symbol.section not in self.copies:
-                raise ElfDiffError(f"reference to section {symbol.section.name}, which is not included")
+                raise ElfDiffError(
+                    f"reference to section {symbol.section.name}, which is not included"
+                )
             return self.section_symbols[self.copies[symbol.section]]
         if symbol.include:
             copy = self.symbols.get(symbol)
@@ -117,7 +124,16 @@ class OutputBuilder:
         # Changed functions replace functions of the parent; a global would clash with them.
         if symbol.status == "changed" or is_special_static(symbol):
             bind = STB_LOCAL
-        copy = Symbol(symbol.name, symbol.st_value, symbol.st_size, bind, symbol.type, symbol.st_other, 0, section=section)
+        copy = Symbol(
+            symbol.name,
+            symbol.st_value,
+            symbol.st_size,
+            bind,
+            symbol.type,
+            symbol.st_other,
+            0,
+            section=section,
+        )
         self.symbols[symbol] = copy
         return copy
 
@@ -148,11 +164,14 @@ class OutputBuilder:
 
     def find_local(self, symbol: Symbol) -> ParentSymbol:
         block = self.parent.block
-        found = block.find(symbol.name, symbol.type) if block is not None else None
+        # The parent was built from the original object, whose numbered suffixes
+        # (count.1, foo.isra.0) can differ from the patched ones: look up the twin's name.
+        name = symbol.twin.name if symbol.twin is not None else symbol.name
+        found = block.find(name, symbol.type) if block is not None else None
         if found is None:
             source = block.name if block is not None else self.patched.path.name
             raise ElfDiffError(
-                f"local symbol {symbol.name} of {source} not found in {self.parent.name}; "
+                f"local symbol {name} of {source} not found in {self.parent.name}; "
                 "was the running kernel built from the same source and config?"
             )
         return found
@@ -205,16 +224,28 @@ def _add_function_records(builder: OutputBuilder, changed: list[Symbol]) -> None
     relocations = []
     pending = []
     for symbol in changed:
-        found = builder.find_local(symbol) if symbol.bind == STB_LOCAL else builder.parent.table.globals.get(symbol.name)
+        found = (
+            builder.find_local(symbol)
+            if symbol.bind == STB_LOCAL
+            else builder.parent.table.globals.get(symbol.name)
+        )
         if found is None:
             raise ElfDiffError(f"function {symbol.name} not found in {builder.parent.name}")
         base = len(records)
         sympos = builder.parent.table.sympos(found)
         records += KPATCH_FUNC.pack(0, symbol.st_size, found.value, found.size, sympos, 0, 0)
         pending.append((base, symbol, string(found.name), string(builder.parent.name)))
-        log.info("patching %s (old size %d, new size %d, sympos %d)", found.name, found.size, symbol.st_size, sympos)
+        log.info(
+            "patching %s (old size %d, new size %d, sympos %d)",
+            found.name,
+            found.size,
+            symbol.st_size,
+            sympos,
+        )
 
-    strings_section = builder.new_section(".kpatch.strings", bytes(strings), flags=SHF_ALLOC, align=1)
+    strings_section = builder.new_section(
+        ".kpatch.strings", bytes(strings), flags=SHF_ALLOC, align=1
+    )
     funcs = builder.new_section(".kpatch.funcs", bytes(records), flags=SHF_ALLOC | SHF_WRITE)
     strings_symbol = builder.section_symbols[strings_section]
     for base, symbol, name_offset, objname_offset in pending:
@@ -231,7 +262,9 @@ def _order_symbols(builder: OutputBuilder, patched: ElfObject) -> list[Symbol]:
     ordered: list[Symbol] = []
     if file_symbol is not None:
         ordered.append(Symbol(file_symbol.name, 0, 0, STB_LOCAL, STT_FILE, 0, 0xFFF1))
-    ordered += [builder.section_symbols[s] for s in builder.sections if s in builder.section_symbols]
+    ordered += [
+        builder.section_symbols[s] for s in builder.sections if s in builder.section_symbols
+    ]
     copies = list(builder.symbols.values())
     ordered += [s for s in copies if s.bind == STB_LOCAL and s.type == STT_FUNC]
     ordered += [s for s in copies if s.bind == STB_LOCAL and s.type != STT_FUNC]

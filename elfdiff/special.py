@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .elf import STT_FUNC, STT_SECTION, Relocation, Section
 from .errors import ElfDiffError, UnsupportedChange
@@ -40,10 +40,14 @@ def _check_jump_entry(relocations: list[Relocation]) -> None:
 SPECIAL_SECTIONS = (
     SpecialSection("__bug_table", struct="bug_entry", variable="BUG_STRUCT_SIZE"),
     SpecialSection("__ex_table", struct="exception_table_entry", variable="EX_STRUCT_SIZE"),
-    SpecialSection("__jump_table", struct="jump_entry", variable="JUMP_STRUCT_SIZE", check=_check_jump_entry),
+    SpecialSection(
+        "__jump_table", struct="jump_entry", variable="JUMP_STRUCT_SIZE", check=_check_jump_entry
+    ),
     SpecialSection(".altinstructions", struct="alt_instr", variable="ALT_STRUCT_SIZE"),
     SpecialSection(".parainstructions", struct="paravirt_patch_site", variable="PARA_STRUCT_SIZE"),
-    SpecialSection(".static_call_sites", struct="static_call_site", variable="STATIC_CALL_STRUCT_SIZE"),
+    SpecialSection(
+        ".static_call_sites", struct="static_call_site", variable="STATIC_CALL_STRUCT_SIZE"
+    ),
     SpecialSection(".printk_index", struct="pi_entry", variable="PRINTK_INDEX_STRUCT_SIZE"),
     SpecialSection(".smp_locks", size=4),
     SpecialSection(".retpoline_sites", size=4),
@@ -165,10 +169,17 @@ def filter_entries(section: Section, entry_size: int, special: SpecialSection) -
         data += section.data[start : start + entry_size]
         for relocation in entry_relocations:
             relocations.append(
-                Relocation(relocation.r_offset - start + base, relocation.r_type, relocation.symbol, relocation.r_addend)
+                Relocation(
+                    relocation.r_offset - start + base,
+                    relocation.r_type,
+                    relocation.symbol,
+                    relocation.r_addend,
+                )
             )
         kept.append(index)
-    log.debug("kept %d of %d entries of %s", len(kept), section.sh_size // entry_size, section.name)
+    log.debug(
+        "kept %d of %d entries of %s", len(kept), section.sh_size // entry_size, section.name
+    )
     return FilteredSection(section, bytes(data), relocations, kept)
 
 

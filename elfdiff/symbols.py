@@ -80,7 +80,9 @@ def is_special_static(symbol: Symbol) -> bool:
     if symbol.bind != STB_LOCAL or symbol.type not in (STT_OBJECT, STT_NOTYPE):
         return False
     base = normalize(symbol.name)
-    return any(base == prefix or base.startswith(prefix + ".") for prefix in SPECIAL_STATIC_PREFIXES)
+    return any(
+        base == prefix or base.startswith(prefix + ".") for prefix in SPECIAL_STATIC_PREFIXES
+    )
 
 
 def is_cold_child(symbol: Symbol) -> bool:
@@ -112,8 +114,14 @@ def bundle_sections(obj: ElfObject) -> None:
                 break
         else:
             continue
+        # gcc puts the cold part of foo, foo.cold, alone in .text.unlikely.foo.
+        names = (wanted, wanted + ".cold") if prefix == ".text.unlikely." else (wanted,)
         for symbol in section.symbols:
-            if symbol.name == wanted and symbol.st_value == 0 and symbol.type in (STT_FUNC, STT_OBJECT):
+            if (
+                symbol.name in names
+                and symbol.st_value == 0
+                and symbol.type in (STT_FUNC, STT_OBJECT)
+            ):
                 section.bundle = symbol
                 break
 

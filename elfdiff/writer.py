@@ -52,7 +52,9 @@ class StringTable:
         return offset
 
 
-def write_object(path: Path, sections: list[Section], symbols: list[Symbol], e_flags: int = 0) -> None:
+def write_object(
+    path: Path, sections: list[Section], symbols: list[Symbol], e_flags: int = 0
+) -> None:
     """Write SECTIONS and SYMBOLS (without the null entries) to PATH.
 
     Local symbols must come before global ones. Each symbol's st_shndx is
@@ -144,7 +146,9 @@ def _encode_relocations(rela: Section, symtab: Section) -> None:
     rela.sh_addralign = 8
 
 
-def _write_file(path: Path, sections: list[Section], name_offsets: list[int], shstrndx: int, e_flags: int) -> None:
+def _write_file(
+    path: Path, sections: list[Section], name_offsets: list[int], shstrndx: int, e_flags: int
+) -> None:
     body = bytearray(ELF_HEADER.size)
     offsets = [0]
     for section in sections[1:]:
@@ -177,8 +181,20 @@ def _write_file(path: Path, sections: list[Section], name_offsets: list[int], sh
     e_shnum = count if count < SHN_LORESERVE else SHN_UNDEF
     e_shstrndx = shstrndx if shstrndx < SHN_LORESERVE else SHN_XINDEX
     body[: ELF_HEADER.size] = ELF_HEADER.pack(
-        ELF_IDENT, ET_REL, EM_X86_64, 1, 0, 0, shoff, e_flags,
-        ELF_HEADER.size, 0, 0, SECTION_HEADER.size, e_shnum, e_shstrndx,
+        ELF_IDENT,
+        ET_REL,
+        EM_X86_64,
+        1,
+        0,
+        0,
+        shoff,
+        e_flags,
+        ELF_HEADER.size,
+        0,
+        0,
+        SECTION_HEADER.size,
+        e_shnum,
+        e_shstrndx,
     )
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(body)

@@ -26,7 +26,10 @@ REQUIRED = {
     "CONFIG_UNWINDER_ORC": "without reliable stack traces the patch transition never finishes",
 }
 ANY_OF = {
-    ("CONFIG_DYNAMIC_FTRACE_WITH_REGS", "CONFIG_DYNAMIC_FTRACE_WITH_ARGS"): "livepatch redirects calls through ftrace",
+    (
+        "CONFIG_DYNAMIC_FTRACE_WITH_REGS",
+        "CONFIG_DYNAMIC_FTRACE_WITH_ARGS",
+    ): "livepatch redirects calls through ftrace",
 }
 REFUSED = {
     "CONFIG_DEBUG_INFO_SPLIT": "debug info must stay in the objects",
@@ -62,10 +65,14 @@ def check_config(text: str, origin: str) -> None:
             raise BuildError(f"{origin} lacks {option}=y ({reason}); enable it and rerun")
     for choices, reason in ANY_OF.items():
         if not any(options.get(option) == "y" for option in choices):
-            raise BuildError(f"{origin} lacks {' or '.join(choices)}=y ({reason}); enable it and rerun")
+            raise BuildError(
+                f"{origin} lacks {' or '.join(choices)}=y ({reason}); enable it and rerun"
+            )
     for option, reason in REFUSED.items():
         if options.get(option) == "y":
-            raise BuildError(f"{origin} sets {option}=y, which is not supported ({reason}); disable it")
+            raise BuildError(
+                f"{origin} sets {option}=y, which is not supported ({reason}); disable it"
+            )
 
 
 def make_config(request: ConfigRequest) -> str:
@@ -87,7 +94,14 @@ def make_config(request: ConfigRequest) -> str:
         run(make + ["tinyconfig"], log_file=log_file, what="make tinyconfig")
         merge = request.tree / "scripts" / "kconfig" / "merge_config.sh"
         run(
-            [str(merge), "-m", "-O", str(scratch), str(scratch / ".config"), str(request.fragment)],
+            [
+                str(merge),
+                "-m",
+                "-O",
+                str(scratch),
+                str(scratch / ".config"),
+                str(request.fragment),
+            ],
             cwd=request.tree,
             log_file=log_file,
             what="merge_config.sh",
@@ -107,5 +121,10 @@ def _check_fragment_applied(request: ConfigRequest, text: str) -> None:
     got = parse_config(text)
     for option, value in wanted.items():
         if got.get(option) != value:
-            log.warning("%s=%s from %s did not survive olddefconfig (got %s)", option, value,
-                        request.fragment.name, got.get(option, "unset"))
+            log.warning(
+                "%s=%s from %s did not survive olddefconfig (got %s)",
+                option,
+                value,
+                request.fragment.name,
+                got.get(option, "unset"),
+            )

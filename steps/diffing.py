@@ -17,7 +17,9 @@ from .errors import BuildError
 
 log = logging.getLogger("klpbuild.diff")
 
-STRUCT_VARIABLES = {special.struct: special.variable for special in SPECIAL_SECTIONS if special.struct}
+STRUCT_VARIABLES = {
+    special.struct: special.variable for special in SPECIAL_SECTIONS if special.struct
+}
 STRUCT_VARIABLES["orc_entry"] = "ORC_STRUCT_SIZE"
 
 
@@ -71,10 +73,19 @@ def diff_object(request: ObjectDiff) -> dict:
             "new_functions": list(result.new_functions),
             "klp_symbols": list(result.klp_symbols),
         }
-        log.info("%s: changed %s", request.obj, ", ".join(result.changed_functions) or "nothing patchable")
+        log.info(
+            "%s: changed %s",
+            request.obj,
+            ", ".join(result.changed_functions) or "nothing patchable",
+        )
     except NoChange:
-        summary = {"object": request.obj, "parent": request.parent_name, "changed_functions": [],
-                   "new_functions": [], "klp_symbols": []}
+        summary = {
+            "object": request.obj,
+            "parent": request.parent_name,
+            "changed_functions": [],
+            "new_functions": [],
+            "klp_symbols": [],
+        }
         log.info("%s: no functional change", request.obj)
     request.summary.write_text(json.dumps(summary, indent=1) + "\n")
     return summary
@@ -89,6 +100,11 @@ def link_diffs(summaries: list[Path], work: Path, output: Path) -> list[str]:
             inputs.append(str(work / "diff" / summary["object"]))
             functions += summary["changed_functions"]
     if not inputs:
-        raise BuildError("the patch changes no function that a livepatch can replace (no functional change)")
-    run(["ld", "-m", "elf_x86_64", "-r", "-o", str(output), *inputs], what="ld -r of the diff objects")
+        raise BuildError(
+            "the patch changes no function that a livepatch can replace (no functional change)"
+        )
+    run(
+        ["ld", "-m", "elf_x86_64", "-r", "-o", str(output), *inputs],
+        what="ld -r of the diff objects",
+    )
     return functions

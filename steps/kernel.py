@@ -31,7 +31,9 @@ class KernelBuild:
 
 def compiler_version() -> str:
     try:
-        return subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        return subprocess.run(
+            ["gcc", "--version"], capture_output=True, text=True
+        ).stdout.splitlines()[0]
     except (FileNotFoundError, IndexError):
         raise BuildError("gcc not found; install gcc (see README)") from None
 
@@ -57,7 +59,11 @@ def build_kernel(build: KernelBuild) -> None:
     log_file = build.build_dir / "build.log"
     log_file.unlink(missing_ok=True)
     log.info("building %s in %s", " ".join(build.targets), build.build_dir)
-    run(make_command(build, *build.targets), log_file=log_file, what=f"kernel build in {build.build_dir}")
+    run(
+        make_command(build, *build.targets),
+        log_file=log_file,
+        what=f"kernel build in {build.build_dir}",
+    )
 
 
 def remove_build(build_dir: Path) -> None:

@@ -39,10 +39,15 @@ def build_module(request: ModuleBuild) -> Path:
     # kbuild takes a prebuilt object as up to date only when it has a .cmd record.
     (folder / ".patch.o.cmd").write_text("")
     command = [
-        "make", "-C", str(request.kernel_build), f"M={folder}",
-        f"KPATCH_NAME={request.name}", f"KPATCH_REPLACE={int(request.replace)}",
+        "make",
+        "-C",
+        str(request.kernel_build),
+        f"M={folder}",
+        f"KPATCH_NAME={request.name}",
+        f"KPATCH_REPLACE={int(request.replace)}",
         # Livepatch symbols stay undefined until finalisation; modpost must not stop on them.
-        "KBUILD_MODPOST_WARN=1", "modules",
+        "KBUILD_MODPOST_WARN=1",
+        "modules",
     ]
     run(command, log_file=folder / "build.log", what="building the patch module")
     module = folder / f"{request.name}.ko"
@@ -62,5 +67,9 @@ def finalize(module: Path, destination: Path, module_symvers: Path) -> None:
         raise BuildError(
             f"the patch module needs symbols that nothing exports: {', '.join(missing)}"
         )
-    log.info("wrote %s (%d livepatch relocation sections, %d livepatch symbols)", destination,
-             len(result.klp_sections), len(result.klp_symbols))
+    log.info(
+        "wrote %s (%d livepatch relocation sections, %d livepatch symbols)",
+        destination,
+        len(result.klp_sections),
+        len(result.klp_symbols),
+    )

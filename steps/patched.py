@@ -75,12 +75,21 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
             journal.keep(original)
             journal.keep(cmd_file(request.cmp_dir, obj))
 
-        command = ["make", "-C", str(request.tree), f"O={request.cmp_dir}", f"-j{request.jobs}",
-                   f"KCFLAGS={COMPARISON_KCFLAGS}", *objects]
+        command = [
+            "make",
+            "-C",
+            str(request.tree),
+            f"O={request.cmp_dir}",
+            f"-j{request.jobs}",
+            f"KCFLAGS={COMPARISON_KCFLAGS}",
+            *objects,
+        ]
         try:
             run(command, log_file=log_file, what="compiling the patched objects")
         except BuildError:
-            raise BuildError(f"the patched source does not compile; compiler output in {log_file}") from None
+            raise BuildError(
+                f"the patched source does not compile; compiler output in {log_file}"
+            ) from None
         for obj in objects:
             _copy(request.cmp_dir / obj, request.work / "patched" / obj)
     return PatchedResult(tuple(objects))
@@ -88,6 +97,8 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
 
 def _copy(source: Path, destination: Path) -> None:
     if not source.is_file():
-        raise BuildError(f"{source} is missing; the original build is incomplete, rerun `doit kernel_cmp`")
+        raise BuildError(
+            f"{source} is missing; the original build is incomplete, rerun `doit kernel_cmp`"
+        )
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, destination)

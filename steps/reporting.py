@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from doit.exceptions import TaskFailed
 from doit.reporter import ConsoleReporter
@@ -23,8 +23,12 @@ def setup_logging(verbose: bool = False) -> None:
     handler = RichHandler(
         console=Console(stderr=True), show_time=False, show_path=False, markup=False
     )
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
-                        format="%(message)s", force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        handlers=[handler],
+        format="%(message)s",
+        force=True,
+    )
 
 
 def stage(function: Callable) -> Callable:
@@ -60,13 +64,16 @@ class Reporter(ConsoleReporter):
 
     def complete_run(self):
         for result in self.failures:
-            fail = result["exception"]
-            message = fail.message if hasattr(fail, "message") else fail.get_msg()
-            if isinstance(fail.exception, KeyboardInterrupt):
-                message = "interrupted"
-            first = (message or "").strip().splitlines()
-            if not first or result["task"].executed is False and "Dependent task" in message:
-                continue
-            sys.stderr.write(f"error: {first[0]}\n")
+            task, fail = result["task"], result["exception"]
+            lines = (fail.message or "").strip().splitlines()
+            if fail.traceback:
+                # An exception no stage expected: a bug, so name where it happened.
+                detail = "".join(fail.traceback).strip().splitlines()[-1]
+                log.debug("%s", "".join(fail.traceback))
+                sys.stderr.write(
+                    f"error: task {task.name} crashed: {detail} (rerun with verbose=1)\n"
+                )
+            elif lines and not lines[0].startswith("Dependent task"):
+                sys.stderr.write(f"error: {lines[0]}\n")
         for message in self.runtime_errors:
             sys.stderr.write(f"error: {message.strip().splitlines()[0]}\n")

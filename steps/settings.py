@@ -26,8 +26,7 @@ def module_name(name: str) -> str:
 def patch_stem(path: Path) -> str:
     stem = path.name
     for suffix in (".patch", ".diff"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
+        stem = stem.removesuffix(suffix)
     return stem
 
 

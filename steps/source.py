@@ -41,7 +41,9 @@ def package_version(package: str) -> str | None:
             text=True,
         )
     except FileNotFoundError:
-        raise BuildError("dpkg-query not found: the default kernel source needs Debian; pass src=") from None
+        raise BuildError(
+            "dpkg-query not found: the default kernel source needs Debian; pass src="
+        ) from None
     fields = completed.stdout.split()
     if completed.returncode != 0 or "installed" not in fields[:3]:
         return None
@@ -59,7 +61,9 @@ def candidate_version(package: str) -> str:
             candidate = line.split(":", 1)[1].strip()
             if candidate and candidate != "(none)":
                 return candidate
-    raise BuildError(f"{package} is neither installed nor available from apt; pass src= with a kernel tree")
+    raise BuildError(
+        f"{package} is neither installed nor available from apt; pass src= with a kernel tree"
+    )
 
 
 def source_identity(request: SourceRequest) -> str:
@@ -74,10 +78,15 @@ def source_identity(request: SourceRequest) -> str:
 
 def install_package(package: str) -> str:
     if os.geteuid() != 0:
-        raise BuildError(f"{package} is not installed; run `apt-get install {package}` as root, or pass src=")
+        raise BuildError(
+            f"{package} is not installed; run `apt-get install {package}` as root, or pass src="
+        )
     log.info("installing %s with apt-get", package)
-    run(["apt-get", "install", "-y", "--no-install-recommends", package], env={"DEBIAN_FRONTEND": "noninteractive"},
-        what=f"apt-get install {package}")
+    run(
+        ["apt-get", "install", "-y", "--no-install-recommends", package],
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        what=f"apt-get install {package}",
+    )
     version = package_version(package)
     if version is None:
         raise BuildError(f"apt-get did not install {package}")
@@ -115,9 +124,13 @@ def prepare_source(request: SourceRequest) -> Source:
     if request.tree is not None:
         tree = Path(request.tree).resolve()
         if not (tree / "Makefile").is_file() or not (tree / "kernel").is_dir():
-            raise BuildError(f"src={request.tree} is not a kernel source tree (no Makefile and kernel/)")
+            raise BuildError(
+                f"src={request.tree} is not a kernel source tree (no Makefile and kernel/)"
+            )
         if (tree / ".config").exists():
-            raise BuildError(f"{tree} has a .config; builds use O= folders, so run `make mrproper` there first")
+            raise BuildError(
+                f"{tree} has a .config; builds use O= folders, so run `make mrproper` there first"
+            )
         return Source(tree, source_identity(request))
 
     version = package_version(request.package) or install_package(request.package)

@@ -59,7 +59,9 @@ def kernel(settings: Settings) -> None:
 
 @stage
 def comparison_kernel(settings: Settings) -> None:
-    build_kernel(_kernel_build(settings, settings.cmp_dir, ("vmlinux", "modules"), COMPARISON_KCFLAGS))
+    build_kernel(
+        _kernel_build(settings, settings.cmp_dir, ("vmlinux", "modules"), COMPARISON_KCFLAGS)
+    )
 
 
 @stage
@@ -68,7 +70,9 @@ def struct_sizes(settings: Settings) -> None:
 
     sizes = read_struct_sizes(settings.parent_vmlinux)
     if "bug_entry" not in sizes:
-        raise BuildError(f"no struct bug_entry in the DWARF of {settings.parent_vmlinux}; build it with CONFIG_DEBUG_INFO")
+        raise BuildError(
+            f"no struct bug_entry in the DWARF of {settings.parent_vmlinux}; build it with CONFIG_DEBUG_INFO"
+        )
     settings.struct_sizes.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
 
 
@@ -128,7 +132,9 @@ def diff(request) -> None:
 def link(settings: Settings) -> None:
     from .diffing import link_diffs
 
-    link_diffs([r.summary for r in object_diffs(settings)], settings.work, settings.work / "patch.o")
+    link_diffs(
+        [r.summary for r in object_diffs(settings)], settings.work, settings.work / "patch.o"
+    )
 
 
 def template_files():
@@ -166,7 +172,9 @@ def read_check(patch: Path) -> tuple[str, str]:
     """Read the check and show commands from the .check file beside PATCH."""
     check_file = patch.with_suffix(".check")
     if not check_file.is_file():
-        raise BuildError(f"{check_file} not found; the VM check needs a check: command for this patch")
+        raise BuildError(
+            f"{check_file} not found; the VM check needs a check: command for this patch"
+        )
     commands = {}
     for line in check_file.read_text().splitlines():
         key, colon, value = line.partition(":")

@@ -72,7 +72,9 @@ def recover() -> None:
     try:
         journal.entries = json.loads(path.read_text())
     except ValueError:
-        raise BuildError(f"the restore journal {path} is damaged; remove it and re-unpack the source") from None
+        raise BuildError(
+            f"the restore journal {path} is damaged; remove it and re-unpack the source"
+        ) from None
     log.warning("restoring %d files left changed by an interrupted run", len(journal.entries))
     journal.restore()
 
@@ -103,7 +105,19 @@ def changes_undone():
 def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:
     try:
         run(
-            ["patch", "-p1", "-N", "--batch", "--no-backup-if-mismatch", "-r", "-", "-d", str(tree), "-i", str(patch)],
+            [
+                "patch",
+                "-p1",
+                "-N",
+                "--batch",
+                "--no-backup-if-mismatch",
+                "-r",
+                "-",
+                "-d",
+                str(tree),
+                "-i",
+                str(patch),
+            ],
             log_file=log_file,
             what=f"patch {patch.name}",
         )

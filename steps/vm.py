@@ -91,7 +91,9 @@ def build_initramfs(request: VmCheck) -> Path:
     archive = request.work / "initramfs.cpio.gz"
     names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
     completed = subprocess.run(
-        ["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=("\n".join(names) + "\n").encode(),
+        ["cpio", "--quiet", "-o", "-H", "newc"],
+        cwd=root,
+        input=("\n".join(names) + "\n").encode(),
         capture_output=True,
     )
     if completed.returncode != 0:
@@ -102,10 +104,23 @@ def build_initramfs(request: VmCheck) -> Path:
 
 def qemu_command(request: VmCheck, initramfs: Path) -> list[str]:
     return [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-        "-nographic", "-no-reboot", "-nic", "none",
-        "-kernel", str(request.kernel_image), "-initrd", str(initramfs),
-        "-append", "console=ttyS0 panic=-1 oops=panic quiet",
+        "qemu-system-x86_64",
+        "-accel",
+        "tcg",
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-nic",
+        "none",
+        "-kernel",
+        str(request.kernel_image),
+        "-initrd",
+        str(initramfs),
+        "-append",
+        "console=ttyS0 panic=-1 oops=panic quiet",
     ]
 
 
@@ -122,13 +137,16 @@ def run_vm_check(request: VmCheck) -> tuple[bool, str]:
     command_log.debug("%s", shlex.join(command))
     console_log = request.work / "vm-console.log"
     try:
-        completed = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
-                                   timeout=request.timeout)
+        completed = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=request.timeout
+        )
         output = completed.stdout.decode(errors="replace")
     except subprocess.TimeoutExpired as expired:
         output = (expired.stdout or b"").decode(errors="replace")
         console_log.write_text(output)
-        raise BuildError(f"the VM did not finish within {request.timeout} s; console in {console_log}") from None
+        raise BuildError(
+            f"the VM did not finish within {request.timeout} s; console in {console_log}"
+        ) from None
     console_log.write_text(output)
     for line in output.splitlines():
         if line.startswith("guest:"):

@@ -65,7 +65,8 @@ def test_module_is_livepatch(built):
         modinfo = elf.get_section_by_name(".modinfo").data().split(b"\0")
         names = [section.name for section in elf.iter_sections()]
         klp_symbols = [
-            symbol for symbol in elf.get_section_by_name(".symtab").iter_symbols()
+            symbol
+            for symbol in elf.get_section_by_name(".symtab").iter_symbols()
             if symbol.name.startswith(".klp.sym.vmlinux.")
         ]
         klp_rela = elf.get_section_by_name(".klp.rela.vmlinux..text.meminfo_proc_show")

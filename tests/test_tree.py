@@ -19,11 +19,10 @@ def make_file(path, text, mtime):
 
 def test_restore_after_exception(tmp_path):
     source = make_file(tmp_path / "tree" / "a.c", "original\n", 1_000_000)
-    with pytest.raises(RuntimeError):
-        with changes_undone() as journal:
-            journal.keep(source)
-            source.write_text("patched\n")
-            raise RuntimeError("compiler failed")
+    with pytest.raises(RuntimeError), changes_undone() as journal:
+        journal.keep(source)
+        source.write_text("patched\n")
+        raise RuntimeError("compiler failed")
     assert source.read_text() == "original\n"
     assert source.stat().st_mtime == 1_000_000
     assert not journal_path().exists()

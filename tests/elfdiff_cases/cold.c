@@ -1,4 +1,9 @@
-/* gcc moves the unlikely branch of demo_sum into demo_sum.cold in .text.unlikely.demo_sum. */
+/*
+ * gcc moves the unlikely branch of demo_sum into demo_sum.cold, alone in
+ * .text.unlikely.demo_sum. COLD_PATCHED changes only that part. HOT_PATCHED
+ * changes an immediate of the same size in the hot part, so the jumps
+ * between the parts keep their offsets and demo_sum.cold stays the same.
+ */
 extern void sink(int value);
 extern void __attribute__((cold)) complain(const char *what, int index);
 
@@ -17,9 +22,9 @@ int demo_sum(int *values, int n)
 			return -1;
 		}
 #ifdef HOT_PATCHED
-		total += values[i] * 2;
+		total += values[i] ^ 0x22;
 #else
-		total += values[i];
+		total += values[i] ^ 0x11;
 #endif
 	}
 	return total;
