@@ -7,8 +7,10 @@ on first use, about 7 minutes on 2 cores, and reuse it from the cache after.
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,56 @@ def test_patch_not_applying_is_one_error(built, tmp_path):
     assert "does not apply" in errors[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert digest(tree / "fs/proc/meminfo.c") == before
+
+
+def test_other_patch_passes_vm(built, tmp_path):
+    """A second one-file patch against the cached kernel builds and works in the guest."""
+    _, db, _ = built
+    patch = PROJECT / "examples" / "cmdline-mark.patch"
+    build = doit("build", f"patch={patch}", f"out={tmp_path}", db=db)
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert "run   kernel" not in build.stdout
+    check = doit("vm", f"patch={patch}", f"out={tmp_path}", db=db)
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "PASS" in check.stdout
+
+
+def test_compile_error_restores_tree(built, tmp_path):
+    """A patch that applies but does not compile leaves the tree as it was."""
+    _, db, _ = built
+    broken = tmp_path / "broken-c.patch"
+    broken.write_text(
+        EXAMPLE.read_text().replace('"VMALLOCCHUNK:   ", 0ul);', '"VMALLOCCHUNK:   ", 0ul) syntax error;')
+    )
+    tree = source_tree()
+    before = digest(tree / "fs/proc/meminfo.c")
+    result = doit("build", f"patch={broken}", f"out={tmp_path}", db=db)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0
+    assert errors == [errors[0]], result.stderr
+    assert "does not compile" in errors[0]
+    assert digest(tree / "fs/proc/meminfo.c") == before
+    assert not journal_path().exists()
+
+
+def test_interrupt_restores_tree(built, tmp_path):
+    """SIGINT while the patched objects compile still restores sources and objects."""
+    _, db, _ = built
+    tree = source_tree()
+    before = digest(tree / "fs/proc/meminfo.c")
+    process = subprocess.Popen(
+        [*DOIT, "--db-file", str(db), "build", f"patch={EXAMPLE}", "name=interrupted", f"out={tmp_path}"],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not journal_path().exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert journal_path().exists(), "the build never started changing the tree"
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert digest(tree / "fs/proc/meminfo.c") == before
+    assert not journal_path().exists()
