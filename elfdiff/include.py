@@ -111,7 +111,7 @@ def include_changed_functions(patched: ElfObject, inclusion: Inclusion) -> list[
             parent.status = CHANGED
             symbol = parent
             inclusion.symbol(symbol)
-        # The old child would jump back into the old parent: take the children along.
+        # An unchanged child jumps back into the old parent, so the children go along.
         for child in functions.values():
             if is_cold_child(child) and parent_name(child) == symbol.name:
                 inclusion.symbol(child)

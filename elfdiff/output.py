@@ -165,7 +165,7 @@ class OutputBuilder:
     def find_local(self, symbol: Symbol) -> ParentSymbol:
         block = self.parent.block
         # The parent was built from the original object, whose numbered suffixes
-        # (count.1, foo.isra.0) can differ from the patched ones: look up the twin's name.
+        # (count.1, foo.isra.0) can differ from the patched ones, so look up the twin's name.
         name = symbol.twin.name if symbol.twin is not None else symbol.name
         found = block.find(name, symbol.type) if block is not None else None
         if found is None:

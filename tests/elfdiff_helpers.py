@@ -76,7 +76,7 @@ def compile_case(
 
 
 def link_parent(objects: list[Path], target: Path) -> Path:
-    """Link OBJECTS into an executable that stands in for vmlinux."""
+    """Link OBJECTS into an executable that takes the place of vmlinux."""
     command = ["ld", "-e", "0", "--unresolved-symbols=ignore-all", "-o", str(target)]
     run_command(command + [str(path) for path in objects])
     return target

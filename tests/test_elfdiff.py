@@ -1,6 +1,7 @@
 """Tests of elfdiff on objects that gcc builds from tests/elfdiff_cases at test time."""
 
 import dataclasses
+import io
 import random
 import signal
 import struct
@@ -39,13 +40,12 @@ def hermetic(monkeypatch):
 
 @pytest.fixture
 def struct_sizes(monkeypatch):
-    """Set the x86_64 special-section entry sizes of Linux 6.1."""
+    """Set the special-section entry sizes of the Linux 6.1 x86_64 kernel the pipeline builds."""
     monkeypatch.setenv("BUG_STRUCT_SIZE", "12")
     monkeypatch.setenv("EX_STRUCT_SIZE", "12")
     monkeypatch.setenv("JUMP_STRUCT_SIZE", "16")
     monkeypatch.setenv("ALT_STRUCT_SIZE", "12")
     monkeypatch.setenv("STATIC_CALL_STRUCT_SIZE", "8")
-    monkeypatch.setenv("PRINTK_INDEX_STRUCT_SIZE", "32")
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +74,7 @@ def case(builds, tmp_path):
 
 
 def read_elf(path: Path) -> ELFFile:
-    return ELFFile(open(path, "rb"))
+    return ELFFile(io.BytesIO(path.read_bytes()))
 
 
 def symbol_names(path: Path) -> set[str]:
@@ -205,6 +205,14 @@ def test_namesake_static_sympos(case):
     build = case("changed")
     result = diff_objects(build.request())
     assert ".klp.sym.vmlinux.count_items,2" in result.klp_symbols
+
+
+def test_changed_static_sympos(case):
+    build = case("changed", defines=("COUNT_PATCHED",))
+    diff_objects(build.request())
+    records = function_records(build.output)
+    assert [record["name"] for record in records] == ["count_items"]
+    assert records[0]["sympos"] == 2
 
 
 def test_object_as_parent(case):
@@ -523,7 +531,7 @@ def test_cli_no_traceback(case, tmp_path):
     assert "Traceback" not in completed.stderr
 
 
-# Corrupted objects: the reader raises ElfDiffError and nothing else.
+# Corrupted objects, on which the reader must raise ElfDiffError and nothing else.
 
 ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
 SECTION_HEADER = struct.Struct("<IIQQQQIIQQ")
@@ -579,3 +587,44 @@ def test_reader_fuzz(case, tmp_path):
                 signal.alarm(0)
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def section_header_offset(raw: bytes, index: int) -> int:
+    header = ELF_HEADER.unpack_from(raw)
+    return header[6] + index * SECTION_HEADER.size
+
+
+def set_section_field(raw: bytes, index: int, position: int, value: int) -> bytes:
+    """Return RAW with field POSITION of section header INDEX set to VALUE."""
+    data = bytearray(raw)
+    offset = section_header_offset(raw, index)
+    fields = list(SECTION_HEADER.unpack_from(data, offset))
+    fields[position] = value
+    SECTION_HEADER.pack_into(data, offset, *fields)
+    return bytes(data)
+
+
+def test_reader_huge_strtab_offset(case, tmp_path):
+    """An sh_offset of 2**64 - 1 on .shstrtab once raised OverflowError in pyelftools."""
+    raw = case("changed").original.read_bytes()
+    shstrndx = ELF_HEADER.unpack_from(raw)[13]
+    target = tmp_path / "corrupt.o"
+    target.write_bytes(set_section_field(raw, shstrndx, 4, 2**64 - 1))
+    with pytest.raises(ElfDiffError):
+        read_object(target)
+
+
+def test_reader_bad_alignment(case, tmp_path):
+    """A .text.demo_show with sh_addralign 0x7f00000000000010 in the patched object.
+
+    The writer once padded the output to that alignment and failed with MemoryError.
+    """
+    build = case("changed")
+    obj = read_object(build.patched)
+    index = next(s.index for s in obj.sections if s.name == ".text.demo_show")
+    corrupt_object = tmp_path / "patched.o"
+    corrupt_object.write_bytes(
+        set_section_field(build.patched.read_bytes(), index, 8, 0x7F00000000000010)
+    )
+    with pytest.raises(ElfDiffError, match="sh_addralign"):
+        diff_objects(dataclasses.replace(build, patched=corrupt_object).request())

@@ -5,7 +5,11 @@ extern int nr_hidden; /* defined in other.c, not exported */
 /* other.c has a static count_items too, so its sympos is not 0. */
 static int __attribute__((noinline)) count_items(int x)
 {
+#ifdef COUNT_PATCHED
+	return x * 3 + 2;
+#else
 	return x * 3 + 1;
+#endif
 }
 
 static int __attribute__((noinline)) scale_unique(int x)
