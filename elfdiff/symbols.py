@@ -131,8 +131,13 @@ def pc_relative(relocation: Relocation) -> bool:
 
 
 def target_offset(section: Section, relocation: Relocation) -> int:
-    """Return the offset inside the target section that RELOCATION refers to."""
-    if not pc_relative(relocation):
+    """Return the offset inside the target section that RELOCATION refers to.
+
+    Code computes a PC-relative target from the end of the instruction, so
+    the field size and the instruction bytes after it count. Data such as
+    `.long target - .` in __bug_table is read from the field itself.
+    """
+    if not pc_relative(relocation) or not section.is_text:
         return relocation.r_addend
     size = 8 if relocation.r_type == R_X86_64_PC64 else 4
     return relocation.r_addend + size + bytes_after_field(section, relocation.r_offset, size)
