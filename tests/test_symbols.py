@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from elfdiff.elf import (
+    R_X86_64_PC32,
     SHF_ALLOC,
     SHF_EXECINSTR,
     SHT_PROGBITS,
-    R_X86_64_PC32,
     Relocation,
     Section,
     Symbol,
