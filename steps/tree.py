@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import signal
 from contextlib import contextmanager
@@ -96,7 +95,7 @@ def changes_undone():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             journal.restore()
-            log.info("restored the kernel tree (%s)", "sources and objects")
+            log.info("restored the kernel tree: sources, objects and .cmd files")
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
@@ -126,7 +125,3 @@ def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:
             f"{patch.name} does not apply to {tree.name}; rebase it on this kernel source "
             f"(patch output in {log_file})"
         ) from None
-
-
-def file_mtime(path: Path) -> float:
-    return os.stat(path).st_mtime
