@@ -148,7 +148,7 @@ def verify(patched: ElfObject) -> None:
         if name.startswith(INIT_SECTION_PREFIXES):
             raise UnsupportedChange(f"__init code or data in {name} changed; it cannot be patched")
         raise UnsupportedChange(
-            f"section {name} changed but is not selected for inclusion: it holds no changed "
+            f"section {name} changed but is not selected for inclusion: it contains no changed "
             "function; mark it with KPATCH_IGNORE_SECTION if the change does not matter"
         )
     for symbol in patched.symbols[1:]:

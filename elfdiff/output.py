@@ -1,9 +1,9 @@
 """Assemble the output object: included sections, symbols, and kpatch records.
 
-References from included code to things the output does not carry become
-either plain undefined symbols (exported by vmlinux, resolved by the module
-loader) or livepatch symbols named ``.klp.sym.<object>.<name>,<sympos>``,
-which the finalisation step turns into SHN_LIVEPATCH symbols and
+Included code may refer to things the output does not carry. A symbol that
+vmlinux exports stays a plain undefined symbol for the module loader. Any
+other becomes a livepatch symbol named ``.klp.sym.<object>.<name>,<sympos>``,
+which the finalisation step turns into an SHN_LIVEPATCH symbol with
 ``.klp.rela`` sections after the module link.
 """
 
@@ -43,7 +43,7 @@ NEVER_KLP = {"__fentry__", "__x86_return_thunk"}
 
 @dataclass
 class Parent:
-    """What the patched code links against: the parent's name, symbols and exports."""
+    """The object the patched code links against: its name, symbols and exports."""
 
     name: str
     table: ParentTable
