@@ -35,6 +35,7 @@ def task_source():
     """Unpack the kernel source into the cache once, or check src=."""
     return {
         "actions": [(stages.source, [S])],
+        "targets": S.unpacked_makefile,
         "uptodate": [config_changed(S.source_id)],
         "verbosity": 2,
     }

@@ -43,6 +43,15 @@ class Settings:
     compiler: str
 
     @property
+    def unpacked_makefile(self) -> list[Path]:
+        """The Makefile of the unpacked default source, so a deleted tree is unpacked again."""
+        if self.src is not None:
+            return []
+        from cache import source_root
+
+        return [source_root() / self.source_id / "Makefile"]
+
+    @property
     def config_input(self) -> Path:
         return self.config or DEFAULT_FRAGMENT
 

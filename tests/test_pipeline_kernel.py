@@ -135,7 +135,9 @@ def test_compile_error_restores_tree(built, tmp_path):
     _, db, _ = built
     broken = tmp_path / "broken-c.patch"
     broken.write_text(
-        EXAMPLE.read_text().replace('"VMALLOCCHUNK:   ", 0ul);', '"VMALLOCCHUNK:   ", 0ul) syntax error;')
+        EXAMPLE.read_text().replace(
+            '"VMALLOCCHUNK:   ", 0ul);', '"VMALLOCCHUNK:   ", 0ul) syntax error;'
+        )
     )
     tree = source_tree()
     before = digest(tree / "fs/proc/meminfo.c")
@@ -154,7 +156,15 @@ def test_interrupt_restores_tree(built, tmp_path):
     tree = source_tree()
     before = digest(tree / "fs/proc/meminfo.c")
     process = subprocess.Popen(
-        [*DOIT, "--db-file", str(db), "build", f"patch={EXAMPLE}", "name=interrupted", f"out={tmp_path}"],
+        [
+            *DOIT,
+            "--db-file",
+            str(db),
+            "build",
+            f"patch={EXAMPLE}",
+            "name=interrupted",
+            f"out={tmp_path}",
+        ],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
