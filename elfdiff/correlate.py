@@ -30,7 +30,7 @@ def _symbol_keys(obj: ElfObject) -> dict[tuple, list[Symbol]]:
         if symbol.type == STT_SECTION or is_special_static(symbol):
             continue
         key: tuple = (normalize(symbol.name), symbol.type)
-        # A static local ("count.12") is told apart from its namesakes by its users.
+        # A static local ("count.12") is distinguished from its namesakes by the functions that use it.
         if symbol.type == STT_OBJECT and normalize(symbol.name) != symbol.name:
             if users is None:
                 users = _users(obj)

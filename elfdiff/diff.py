@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compare import CHANGED, NEW, compare
+from .compare import NEW, compare
 from .correlate import correlate
 from .elf import STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT, ElfObject, read_object
 from .errors import ElfDiffError, NoChange
@@ -128,7 +128,6 @@ def _filter_special_sections(patched: ElfObject, inclusion: Inclusion, sizes: St
             if orc_section is None:
                 raise ElfDiffError(".orc_unwind_ip has no .orc_unwind beside it")
             orc = filter_orc(orc_section, filtered.kept, sizes.orc_entry_size())
-    # Entries may point into sections that their own targets pulled in (.altinstr_replacement).
     return specials, orc
 
 
@@ -146,4 +145,4 @@ def _dwarf_source(parent: Path):
     return size_of
 
 
-__all__ = ["CHANGED", "DiffRequest", "DiffResult", "diff_objects"]
+__all__ = ["DiffRequest", "DiffResult", "diff_objects"]

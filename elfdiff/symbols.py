@@ -95,7 +95,7 @@ def parent_name(symbol: Symbol) -> str:
 
 
 def is_string_section(section: Section) -> bool:
-    """Tell whether SECTION holds merged literals that code refers to by offset."""
+    """Tell whether SECTION contains merged literals that code refers to by offset."""
     if section.sh_flags & SHF_MERGE and section.sh_flags & SHF_ALLOC:
         return True
     return section.name.startswith((".rodata.str", ".rodata.cst")) or bool(

@@ -13,9 +13,9 @@ from .errors import BuildError
 
 log = logging.getLogger("klpbuild.kernel")
 
-# -fdata-sections puts each object in its own section; such a kernel does not
-# boot on 6.1 x86 (.bss.* sections land outside the zeroed area), so these
-# flags are only for the comparison build.
+# -fdata-sections puts each object in its own section. A 6.1 x86 kernel built
+# that way does not boot because its .bss.* sections land outside the zeroed
+# area, so these flags are only for the comparison build.
 COMPARISON_KCFLAGS = "-ffunction-sections -fdata-sections"
 
 

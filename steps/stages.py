@@ -19,7 +19,7 @@ def _tree(settings: Settings):
 
 @stage
 def source(settings: Settings) -> None:
-    prepare_source(SourceRequest(tree=settings.src))
+    _tree(settings)
 
 
 @stage

@@ -67,12 +67,14 @@ class VmCheck:
 
 
 def build_initramfs(request: VmCheck) -> Path:
+    """Write a gzipped newc cpio archive with busybox, the module and /init."""
     if not BUSYBOX.is_file():
         raise BuildError(f"{BUSYBOX} not found; install busybox-static")
     root = request.work / "initramfs"
     shutil.rmtree(root, ignore_errors=True)
     for folder in ("bin", "proc", "sys", "dev"):
         (root / folder).mkdir(parents=True)
+
     shutil.copy2(BUSYBOX, root / "bin" / "busybox")
     shutil.copy2(request.module, root / request.module.name)
     module_name = request.module.name[: -len(".ko")]
@@ -88,6 +90,7 @@ def build_initramfs(request: VmCheck) -> Path:
         )
     )
     init.chmod(0o755)
+
     archive = request.work / "initramfs.cpio.gz"
     names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
     completed = subprocess.run(
@@ -132,6 +135,7 @@ def run_vm_check(request: VmCheck) -> tuple[bool, str]:
         raise BuildError(f"patch module {request.module} not found; run `doit build` first")
     if shutil.which("qemu-system-x86_64") is None:
         raise BuildError("qemu-system-x86_64 not found; install qemu-system-x86")
+
     initramfs = build_initramfs(request)
     command = qemu_command(request, initramfs)
     command_log.debug("%s", shlex.join(command))
@@ -148,6 +152,7 @@ def run_vm_check(request: VmCheck) -> tuple[bool, str]:
             f"the VM did not finish within {request.timeout} s; console in {console_log}"
         ) from None
     console_log.write_text(output)
+
     for line in output.splitlines():
         if line.startswith("guest:"):
             log.info("%s", line.strip())
