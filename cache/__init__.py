@@ -8,6 +8,7 @@ Layout under the cache root (``KPATCH_CACHE``, default ``~/.kpatch``)::
     builds/<key>/struct-sizes.json special-section entry sizes from DWARF
     builds/<key>/key.txt           what the key was computed from
     journal.json                   files to restore if a run was interrupted
+    lock                           held while a run builds or changes the tree
 
 The build key covers the source, the config and the compiler, so a change
 to any of them builds a fresh kernel and the old one stays reusable.
@@ -15,9 +16,14 @@ to any of them builds a fresh kernel and the old one stays reusable.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger("klpbuild.cache")
 
 
 def cache_root() -> Path:
@@ -43,3 +49,20 @@ def build_key(source_id: str, config_text: str, compiler: str) -> str:
 
 def build_root(key: str) -> Path:
     return cache_root() / "builds" / key
+
+
+@contextmanager
+def locked():
+    """Hold the cache lock, so that two runs never build or patch the shared tree at once."""
+    path = cache_root() / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another run to release %s", path)
+            fcntl.flock(stream, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cache import locked
+
 from .commands import run
 from .errors import BuildError
 
@@ -59,11 +61,12 @@ def build_kernel(build: KernelBuild) -> None:
     log_file = build.build_dir / "build.log"
     log_file.unlink(missing_ok=True)
     log.info("building %s in %s", " ".join(build.targets), build.build_dir)
-    run(
-        make_command(build, *build.targets),
-        log_file=log_file,
-        what=f"kernel build in {build.build_dir}",
-    )
+    with locked():
+        run(
+            make_command(build, *build.targets),
+            log_file=log_file,
+            what=f"kernel build in {build.build_dir}",
+        )
 
 
 def remove_build(build_dir: Path) -> None:

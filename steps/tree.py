@@ -16,7 +16,7 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
-from cache import journal_path
+from cache import journal_path, locked
 
 from .commands import run
 from .errors import BuildError
@@ -84,21 +84,29 @@ def _raise_interrupt(signum, frame):
 
 @contextmanager
 def changes_undone():
-    """Yield a Journal; on exit, also by exception or SIGTERM, restore what it kept."""
-    recover()
-    journal = Journal(journal_path())
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield journal
-    finally:
-        # A second signal during the restore must not leave it half done.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Yield a Journal; on exit, also by exception or SIGTERM, restore what it kept.
+
+    The cache lock is held throughout, so concurrent runs take turns.
+    """
+    with locked():
+        recover()
+        journal = Journal(journal_path())
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            journal.restore()
-            log.info("restored the kernel tree: sources, objects and .cmd files")
+            yield journal
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, previous)
+            _restore(journal, previous)
+
+
+def _restore(journal: Journal, previous) -> None:
+    # A second signal during the restore must not leave it half done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        journal.restore()
+        log.info("restored the kernel tree: sources, objects and .cmd files")
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:
