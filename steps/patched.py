@@ -17,6 +17,9 @@ from .tree import apply_patch, changes_undone
 
 log = logging.getLogger("klpbuild.patched")
 
+# kpatch-macros.h and kpatch-syscall.h, which patches include by bare name.
+AUTHOR_HEADERS = Path(__file__).resolve().parent.parent / "kmod"
+
 
 @dataclass(frozen=True)
 class PatchedBuild:
@@ -81,7 +84,7 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
             str(request.tree),
             f"O={request.cmp_dir}",
             f"-j{request.jobs}",
-            f"KCFLAGS={COMPARISON_KCFLAGS}",
+            f"KCFLAGS={COMPARISON_KCFLAGS} -I{AUTHOR_HEADERS}",
             *objects,
         ]
         try:
