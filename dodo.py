@@ -1,6 +1,7 @@
 """The livepatch build as a doit task graph; `doit list` shows the stages.
 
-    doit build patch=fix.patch [name=] [src=] [config=] [vmlinux=] [out=] [jobs=]
+    doit build patch=fix.patch [name=] [target=] [replace=0] [signkey=]
+               [src=] [config=] [vmlinux=] [out=] [jobs=]
 
 Only wiring lives here: each action calls a stage function from steps/.
 """
@@ -92,7 +93,9 @@ def task_patched():
         "actions": [(stages.patched, [S])],
         "file_dep": [*S.patches, S.cmp_dir / "vmlinux"],
         "targets": [S.work / "objects.json"],
-        "uptodate": [config_changed(",".join(str(p) for p in S.patches))],
+        "uptodate": [
+            config_changed({"patches": [str(p) for p in S.patches], "targets": S.targets})
+        ],
         "verbosity": 2,
     }
 
@@ -135,16 +138,16 @@ def task_module():
         "file_dep": [S.work / "patch.o", *stages.template_files()],
         "task_dep": ["link"],
         "targets": [S.work / "module" / f"{S.module}.ko"],
-        "uptodate": [config_changed(S.module)],
+        "uptodate": [config_changed({"name": S.module, "replace": S.replace})],
         "verbosity": 2,
     }
 
 
 def task_finalize():
-    """Turn livepatch symbols into SHN_LIVEPATCH symbols and .klp.rela sections."""
+    """Turn livepatch symbols into SHN_LIVEPATCH symbols and .klp.rela sections; sign."""
     return {
         "actions": [(stages.finalize, [S])],
-        "file_dep": [S.work / "module" / f"{S.module}.ko"],
+        "file_dep": [S.work / "module" / f"{S.module}.ko", *([S.signkey] if S.signkey else [])],
         "targets": [S.module_path],
         "verbosity": 2,
     }

@@ -119,3 +119,18 @@ def group_by_parent(objects: list[str], parents: dict[str, str]) -> dict[str, li
     for obj in objects:
         groups[parent_of(obj, parents)[0]].append(obj)
     return groups
+
+
+def select_targets(objects: list[str], build_dir: Path, targets: tuple[str, ...]) -> list[str]:
+    """Keep the objects whose parent is one of TARGETS (all of them when TARGETS is empty)."""
+    if not targets:
+        return objects
+    parents = module_parents(build_dir)
+    by_parent = group_by_parent(objects, parents)
+    unknown = [target for target in targets if target not in by_parent]
+    if unknown:
+        raise BuildError(
+            f"target={','.join(unknown)}: the patch changes nothing there; "
+            f"it changes {', '.join(sorted(by_parent))}"
+        )
+    return sorted(obj for target in targets for obj in by_parent[target])

@@ -11,8 +11,9 @@ from pathlib import Path
 from .commands import run
 from .errors import BuildError
 from .kernel import COMPARISON_KCFLAGS
-from .objects import affected_objects, check_objects_found
+from .objects import affected_objects, check_objects_found, select_targets
 from .patchfile import check_supported, touched_files
+from .symvers import check_versions_kept, read_versions
 from .tree import apply_patch, changes_undone
 
 log = logging.getLogger("klpbuild.patched")
@@ -28,6 +29,7 @@ class PatchedBuild:
     patches: tuple[Path, ...]
     work: Path
     jobs: int = 2
+    targets: tuple[str, ...] = ()  # livepatch object names to keep; empty keeps all
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,15 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
 
         objects = affected_objects(request.cmp_dir, request.tree, changed)
         check_objects_found(objects, changed)
+        objects = select_targets(objects, request.cmp_dir, request.targets)
         log.info("recompiling %d object(s): %s", len(objects), " ".join(objects))
+        versions = {}
         for obj in objects:
             original = request.cmp_dir / obj
             _copy(original, request.work / "orig" / obj)
             journal.keep(original)
             journal.keep(cmd_file(request.cmp_dir, obj))
+            versions[obj] = read_versions(cmd_file(request.cmp_dir, obj))
 
         command = [
             "make",
@@ -95,6 +100,7 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
             ) from None
         for obj in objects:
             _copy(request.cmp_dir / obj, request.work / "patched" / obj)
+            check_versions_kept(obj, versions[obj], read_versions(cmd_file(request.cmp_dir, obj)))
     return PatchedResult(tuple(objects))
 
 

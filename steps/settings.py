@@ -41,6 +41,9 @@ class Settings:
     jobs: int
     source_id: str
     compiler: str
+    targets: tuple[str, ...] = ()  # livepatch object names; empty means every changed one
+    replace: bool = True
+    signkey: Path | None = None
 
     @property
     def unpacked_makefile(self) -> list[Path]:
@@ -106,6 +109,12 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
         jobs = int(values.get("jobs") or 0) or _cpu_count()
     except ValueError:
         raise BuildError(f"jobs={values['jobs']} is not a number") from None
+    replace = values.get("replace") or "1"
+    if replace not in ("0", "1"):
+        raise BuildError(f"replace={replace} must be 1 (atomic replace) or 0 (stack)")
+    signkey = Path(values["signkey"]).resolve() if values.get("signkey") else None
+    if signkey is not None and not signkey.is_file():
+        raise BuildError(f"signing key {signkey} not found")
     return Settings(
         patches=patches,
         src=Path(values["src"]).resolve() if values.get("src") else None,
@@ -116,7 +125,23 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
         jobs=jobs,
         source_id=source_id,
         compiler=compiler,
+        targets=parse_targets(values.get("target", "")),
+        replace=replace == "1",
+        signkey=signkey,
     )
+
+
+def parse_targets(text: str) -> tuple[str, ...]:
+    """Turn target=vmlinux,binfmt_misc into livepatch object names (modules use _)."""
+    names = []
+    for name in re.split(r"[,\s]+", text):
+        name = name.removesuffix(".ko").replace("-", "_")
+        if not name:
+            continue
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise BuildError(f"target={name} is not vmlinux or a module name")
+        names.append(name)
+    return tuple(sorted(set(names)))
 
 
 def _cpu_count() -> int:
@@ -125,7 +150,18 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0))
 
 
-PARAMETERS = ("patch", "src", "config", "vmlinux", "name", "out", "jobs")
+PARAMETERS = (
+    "patch",
+    "src",
+    "config",
+    "vmlinux",
+    "name",
+    "out",
+    "jobs",
+    "target",
+    "replace",
+    "signkey",
+)
 
 
 def load_settings(values: dict[str, str]) -> Settings:

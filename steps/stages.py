@@ -88,6 +88,7 @@ def patched(settings: Settings) -> None:
             patches=settings.patches,
             work=settings.work,
             jobs=settings.jobs,
+            targets=settings.targets,
         )
     )
     result.write(settings.work / "objects.json")
@@ -153,6 +154,7 @@ def module(settings: Settings) -> None:
             linked=settings.work / "patch.o",
             folder=settings.work / "module",
             name=settings.module,
+            replace=settings.replace,
         )
     )
 
@@ -160,16 +162,18 @@ def module(settings: Settings) -> None:
 @stage
 def finalize(settings: Settings) -> None:
     from .module import finalize as finalize_module
+    from .signing import sign_module
 
     finalize_module(
         settings.work / "module" / f"{settings.module}.ko",
         settings.module_path,
         settings.run_dir / "Module.symvers",
     )
+    sign_module(settings.module_path, settings.run_dir, settings.signkey)
 
 
-def read_check(patch: Path) -> tuple[str, str]:
-    """Read the check and show commands from the .check file beside PATCH."""
+def read_check(patch: Path) -> dict[str, str]:
+    """Read the check, show and setup commands from the .check file beside PATCH."""
     check_file = patch.with_suffix(".check")
     if not check_file.is_file():
         raise BuildError(
@@ -182,7 +186,21 @@ def read_check(patch: Path) -> tuple[str, str]:
             commands[key.strip()] = value.strip()
     if "check" not in commands:
         raise BuildError(f"{check_file} has no check: line")
-    return commands["check"], commands.get("show", commands["check"])
+    commands.setdefault("show", commands["check"])
+    commands.setdefault("setup", "true")
+    return commands
+
+
+def changed_modules(settings: Settings) -> tuple[Path, ...]:
+    """The modules (.ko of the bootable build) whose code the patch changes."""
+    modules = {
+        request.parent_symtab
+        for request in object_diffs(settings)
+        if request.parent_name != "vmlinux"
+        and request.summary.is_file()
+        and json.loads(request.summary.read_text())["changed_functions"]
+    }
+    return tuple(sorted(modules))
 
 
 @stage
@@ -191,13 +209,15 @@ def vm(settings: Settings) -> None:
 
     if not settings.patches:
         raise BuildError("no patch given; pass patch=FILE so the VM check finds FILE's .check")
-    check, show = read_check(settings.patches[0])
+    commands = read_check(settings.patches[0])
     passed, verdict = run_vm_check(
         VmCheck(
             kernel_image=settings.run_dir / "arch/x86/boot/bzImage",
             module=settings.module_path,
-            check=check,
-            show=show,
+            check=commands["check"],
+            show=commands["show"],
+            setup=commands["setup"],
+            parents=changed_modules(settings),
             work=settings.work,
         )
     )

@@ -48,6 +48,10 @@ wait_gone() {{
 
 CHECK_SCRIPT = """check() {{ sh -c {check} >/dev/null 2>&1; }}
 patch=/sys/kernel/livepatch/{sysfs_name}
+for module in {parents}; do
+    insmod /$module.ko || report "FAIL insmod $module.ko (a module the patch changes)"
+done
+sh -c {setup} || report "FAIL the setup command failed"
 check && report "FAIL the check passes before the patch is loaded"
 insmod /{module_file} || report "FAIL insmod {module_file}"
 wait_transition $patch || report "FAIL the patch transition did not finish"
@@ -184,6 +188,8 @@ class VmCheck:
     show: str  # a shell command whose output is printed while the patch is active
     work: Path
     timeout: int = 180
+    parents: tuple[Path, ...] = ()  # modules the patch changes, loaded before the check
+    setup: str = "true"  # a shell command run after loading them
 
 
 def run_vm_check(request: VmCheck) -> tuple[bool, str]:
@@ -197,13 +203,18 @@ def run_vm_check(request: VmCheck) -> tuple[bool, str]:
         module_file=request.module.name,
         module_name=module_name,
         sysfs_name=module_name.replace("-", "_"),
+        parents=" ".join(shlex.quote(path.name[: -len(".ko")]) for path in request.parents),
+        setup=shlex.quote(request.setup),
     )
     verdict, _ = run_guest(
         Guest(
             kernel_image=request.kernel_image,
             script=script,
             work=request.work,
-            files=((f"/{request.module.name}", request.module),),
+            files=(
+                (f"/{request.module.name}", request.module),
+                *((f"/{path.name}", path) for path in request.parents),
+            ),
             timeout=request.timeout,
         )
     )
