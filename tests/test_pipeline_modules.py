@@ -183,3 +183,17 @@ def test_replace_modes(two_patches, kernel, tmp_path, second, expected):
     )
     assert verdict == "DONE", output[-3000:]
     assert expected in guest_lines(output), output[-2000:]
+
+
+def test_changed_symbol_version_refused(binfmt, tmp_path):
+    """With CONFIG_MODVERSIONS, a patch that changes an exported prototype is rejected."""
+    _, db, _ = binfmt
+    patch = PROJECT / "tests" / "patches" / "x509-export-type.patch"
+    result = doit("build", f"patch={patch}", f"out={tmp_path}", db=db)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0
+    assert len(errors) == 1, result.stderr
+    assert "changes the type of exported symbol x509_decode_time" in errors[0]
+    assert "crypto/asymmetric_keys/x509_cert_parser.o" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.ko"))
