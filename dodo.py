@@ -31,6 +31,11 @@ except BuildError as error:
     sys.stderr.write(f"error: {error}\n")
     sys.exit(1)
 
+# Independent tasks (the diff of each changed object) run in parallel processes.
+# The kernel builds and the patched build take turns through the cache lock.
+DOIT_CONFIG["num_process"] = S.jobs
+DOIT_CONFIG["par_type"] = "process"
+
 
 def task_source():
     """Unpack the kernel source into the cache once, or check src=."""

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cache import locked
 from elfdiff.klp import finalize_module
 from elfdiff.lookup import read_exports
 
@@ -49,7 +50,9 @@ def build_module(request: ModuleBuild) -> Path:
         "KBUILD_MODPOST_WARN=1",
         "modules",
     ]
-    run(command, log_file=folder / "build.log", what="building the patch module")
+    # The lock keeps a kernel build of another run from changing the build folder meanwhile.
+    with locked():
+        run(command, log_file=folder / "build.log", what="building the patch module")
     module = folder / f"{request.name}.ko"
     if not module.is_file():
         raise BuildError(f"kbuild did not produce {module}; see {folder / 'build.log'}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cache import locked
+
 from .config import ConfigRequest, make_config
 from .errors import BuildError
 from .kernel import COMPARISON_KCFLAGS, KernelBuild, build_kernel
@@ -24,21 +26,26 @@ def source(settings: Settings) -> None:
 
 @stage
 def config(settings: Settings) -> None:
-    text = make_config(
-        ConfigRequest(
-            tree=_tree(settings),
-            scratch=settings.build / "config",
-            **({"config": settings.config} if settings.config else {}),
+    # Under the cache lock: concurrent runs share the scratch folder and the .config
+    # files, and a .config that changes even briefly makes kbuild rebuild everything.
+    with locked():
+        text = make_config(
+            ConfigRequest(
+                tree=_tree(settings),
+                scratch=settings.build / "config",
+                **({"config": settings.config} if settings.config else {}),
+            )
         )
-    )
-    for build_dir in (settings.run_dir, settings.cmp_dir):
-        build_dir.mkdir(parents=True, exist_ok=True)
-        target = build_dir / ".config"
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-    (settings.build / "key.txt").write_text(
-        f"source: {settings.source_id}\nconfig: {settings.config_input}\ncompiler: {settings.compiler}\n"
-    )
+        for build_dir in (settings.run_dir, settings.cmp_dir):
+            build_dir.mkdir(parents=True, exist_ok=True)
+            target = build_dir / ".config"
+            if not target.exists() or target.read_text() != text:
+                temporary = target.with_name(".config.new")
+                temporary.write_text(text)
+                temporary.replace(target)
+        (settings.build / "key.txt").write_text(
+            f"source: {settings.source_id}\nconfig: {settings.config_input}\ncompiler: {settings.compiler}\n"
+        )
 
 
 def _kernel_build(settings: Settings, build_dir, targets, kcflags="") -> KernelBuild:
