@@ -18,7 +18,8 @@ from .tree import apply_patch, changes_undone
 
 log = logging.getLogger("klpbuild.patched")
 
-# kpatch-macros.h and kpatch-syscall.h, which patches include by bare name.
+# kpatch-macros.h, kpatch-syscall.h and the headers they include, which
+# patches include by bare name.
 AUTHOR_HEADERS = Path(__file__).resolve().parent.parent / "kmod"
 
 
@@ -71,6 +72,7 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
         for patch in request.patches:
             apply_patch(request.tree, patch, log_file)
 
+        _add_author_headers(request.cmp_dir, journal)
         objects = affected_objects(request.cmp_dir, request.tree, changed)
         check_objects_found(objects, changed)
         objects = select_targets(objects, request.cmp_dir, request.targets)
@@ -89,7 +91,7 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
             str(request.tree),
             f"O={request.cmp_dir}",
             f"-j{request.jobs}",
-            f"KCFLAGS={COMPARISON_KCFLAGS} -I{AUTHOR_HEADERS}",
+            f"KCFLAGS={COMPARISON_KCFLAGS}",
             *objects,
         ]
         try:
@@ -102,6 +104,19 @@ def build_patched(request: PatchedBuild) -> PatchedResult:
             _copy(request.cmp_dir / obj, request.work / "patched" / obj)
             check_versions_kept(obj, versions[obj], read_versions(cmd_file(request.cmp_dir, obj)))
     return PatchedResult(tuple(objects))
+
+
+def _add_author_headers(build_dir: Path, journal) -> None:
+    """Put the patch-author headers into BUILD_DIR/include until the tree is restored.
+
+    That folder is on the include path of every kbuild compile. Adding kmod/
+    to KCFLAGS instead would change the command line of kbuild's prepare
+    steps, which then run again in this build and in the next original one.
+    """
+    for header in sorted(AUTHOR_HEADERS.glob("*.h")):
+        target = build_dir / "include" / header.name
+        journal.keep(target)
+        shutil.copyfile(header, target)
 
 
 def _copy(source: Path, destination: Path) -> None:
