@@ -8,6 +8,7 @@ or a module) links each object.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -91,10 +92,20 @@ def affected_objects(build_dir: Path, tree: Path, changed_files: set[str]) -> li
 def module_parents(build_dir: Path) -> dict[str, str]:
     """Map each object linked into a loadable module to that module's path (without .ko)."""
     parents: dict[str, str] = {}
-    for mod_file in build_dir.rglob("*.mod"):
-        module = str(mod_file.relative_to(build_dir))[: -len(".mod")]
-        for name in mod_file.read_text().split():
-            parents[name] = module
+    # os.walk skips folders that vanish while it runs: kbuild's temporary ones
+    # come and go when another run is building in the same folder.
+    for folder, _, files in os.walk(build_dir):
+        for name in files:
+            if not name.endswith(".mod"):
+                continue
+            mod_file = Path(folder) / name
+            module = str(mod_file.relative_to(build_dir))[: -len(".mod")]
+            try:
+                objects = mod_file.read_text().split()
+            except FileNotFoundError:
+                continue
+            for obj in objects:
+                parents[obj] = module
     return parents
 
 
