@@ -21,11 +21,11 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from cache import cache_root  # noqa: E402
 from elfdiff.diff import DiffRequest, diff_objects  # noqa: E402
 from elfdiff.elf import read_object  # noqa: E402
 from steps.diffing import STRUCT_VARIABLES  # noqa: E402
 from steps.objects import SKIPPED_PREFIXES, SKIPPED_SUFFIXES  # noqa: E402
+from steps.settings import load_settings  # noqa: E402
 
 
 def largest_object(cmp_dir: Path) -> Path:
@@ -61,7 +61,9 @@ def _section_offset(path: Path, index: int) -> int:
 
 
 def main() -> None:
-    build = next((cache_root() / "builds").iterdir())
+    build = load_settings({}).build
+    if not (build / "cmp" / "vmlinux").is_file():
+        raise SystemExit(f"no comparison build in {build}; run `doit build` once first")
     for struct, size in json.loads((build / "struct-sizes.json").read_text()).items():
         os.environ.setdefault(STRUCT_VARIABLES[struct], str(size))
     vmlinux, symvers = build / "run" / "vmlinux", build / "run" / "Module.symvers"

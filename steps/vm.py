@@ -27,6 +27,8 @@ BUSYBOX = Path("/bin/busybox")
 RESULT_MARK = "KLP-RESULT:"
 
 PRELUDE = """#!/bin/busybox sh
+# The firmware's last console output ends without a newline.
+echo
 /bin/busybox --install -s /bin
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 mount -t proc proc /proc
