@@ -7,6 +7,7 @@ Layout under the cache root (``KPATCH_CACHE``, default ``~/.kpatch``)::
     builds/<key>/cmp/              O= folder of the -ffunction-sections build
     builds/<key>/struct-sizes.json special-section entry sizes from DWARF
     builds/<key>/key.txt           what the key was computed from
+    guest/python<version>-<key>/   Python runtime copied into the qemu guest
     journal.json                   files to restore if a run was interrupted
     lock                           held while a run builds or changes the tree
 

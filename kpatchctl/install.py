@@ -6,7 +6,7 @@ from pathlib import Path
 from kpatchctl.context import Context
 from kpatchctl.errors import KpatchError
 from kpatchctl.modinfo import read_modinfo, require_livepatch, require_release
-from kpatchctl.service import disable_service, enable_service
+from kpatchctl.service import SERVICE_NAME, disable_service, enable_service
 from kpatchctl.store import require_release_name
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,12 @@ def install_command(context: Context, module_file: str, release: str | None) -> 
     target = context.store.add(path, release)
     verb = "replaced" if replacing else "installed"
     log.info("%s %s for kernel %s", verb, target, release)
-    enable_service(context.paths)
+    try:
+        enable_service(context.paths)
+    except KpatchError as error:
+        raise KpatchError(
+            f"{target} is installed, but {SERVICE_NAME} is not enabled: {error}"
+        ) from error
 
 
 def uninstall_command(context: Context, module: str, release: str | None) -> None:

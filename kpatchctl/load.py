@@ -83,8 +83,11 @@ def load_patch_file(context: Context, path: Path, timeouts: Timeouts) -> None:
     name = info.name
 
     state = context.sysfs.state(name)
-    if state is not None and state.enabled:
+    if state is not None and state.enabled and not state.transition:
         log.info("patch %s is already loaded and enabled", name)
+        return
+    if state is not None and state.enabled:
+        log.info("patch %s is already loaded and still enabling", name)
         finish_enable(context, name, timeouts)
         return
 

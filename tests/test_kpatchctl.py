@@ -13,6 +13,7 @@ from kpatchctl.context import Host
 from kpatchctl.errors import KpatchError, ModuleBusyError
 from kpatchctl.loader import KmodLoader
 from kpatchctl.modinfo import module_name_from_file_name, read_modinfo
+from kpatchctl.paths import SystemPaths
 
 PATCH = "livepatch_test"
 
@@ -127,6 +128,19 @@ def test_load_already_enabled(kernel, modules, capsys):
     assert run(kernel, "load", modules["patch"]) == 0
     assert len(kernel.inserted) == 1
     assert "already loaded and enabled" in capsys.readouterr().err
+
+
+def test_load_while_enabling_waits(kernel, modules, capsys):
+    """A second load during the first one's transition waits for that transition to end."""
+    kernel.add_patch_dir(PATCH, enabled=1, transition=1)
+    kernel.add_module(PATCH)
+    kernel.pending[PATCH] = 3
+    assert run(kernel, "load", modules["patch"]) == 0
+    stderr = capsys.readouterr().err
+    assert kernel.inserted == []
+    assert "already loaded and still enabling" in stderr
+    assert f"patch {PATCH} is enabled" in stderr
+    assert (kernel.livepatch_dir / PATCH / "transition").read_text() == "0\n"
 
 
 def test_load_signals_stalled_transition(kernel, modules):
@@ -583,6 +597,84 @@ def test_uninstall_not_installed(kernel, capsys):
 def test_uninstall_rejects_path(kernel, capsys):
     assert run(kernel, "uninstall", "/tmp/livepatch-test.ko") == 1
     assert "no path" in error_lines(capsys.readouterr().err)[0]
+
+
+# the boot service on a live system
+
+
+@pytest.fixture
+def live(kernel, tmp_path, monkeypatch) -> Path:
+    """Treat the fake root as the live system, with a PATH holding only tmp_path/bin.
+
+    Returns that bin folder, where a test can put a fake systemctl.
+    """
+    monkeypatch.setattr(SystemPaths, "is_live_system", property(lambda paths: True))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+def fake_systemctl(bin_dir: Path, exit_status: int = 0) -> Path:
+    """Write a systemctl that records its arguments, one call a line, and returns the file."""
+    calls = bin_dir / "systemctl-calls"
+    script = bin_dir / "systemctl"
+    script.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        f'[ {exit_status} = 0 ] || echo "Failed to enable unit: Access denied" >&2\n'
+        f"exit {exit_status}\n"
+    )
+    script.chmod(0o755)
+    return calls
+
+
+def test_install_without_systemctl(kernel, modules, live, capsys):
+    """A live system without systemd keeps the module and warns that boot will not load it."""
+    assert run(kernel, "install", modules["patch"]) == 0
+    stderr = capsys.readouterr().err
+    assert installed_path(kernel, RELEASE, "livepatch-test.ko").is_file()
+    assert "warning: systemctl not found" in stderr
+    assert "will not load at boot" in stderr
+    assert not unit_file(kernel).exists()
+
+
+def test_uninstall_without_systemctl(kernel, modules, live, capsys):
+    assert run(kernel, "install", modules["patch"]) == 0
+    assert run(kernel, "uninstall", PATCH) == 0
+    assert not installed_path(kernel, RELEASE, "livepatch-test.ko").exists()
+    assert error_lines(capsys.readouterr().err) == []
+
+
+def test_install_systemd_running(kernel, modules, live):
+    calls = fake_systemctl(live)
+    (kernel.root / "run/systemd/system").mkdir(parents=True)
+    assert run(kernel, "install", modules["patch"]) == 0
+    assert calls.read_text().splitlines() == ["daemon-reload", "enable kpatch.service"]
+    assert unit_file(kernel).is_file()
+
+
+def test_install_systemd_not_running(kernel, modules, live):
+    """In a chroot or image build, systemctl enables the unit offline, with no reload."""
+    calls = fake_systemctl(live)
+    assert run(kernel, "install", modules["patch"]) == 0
+    assert calls.read_text().splitlines() == ["enable kpatch.service"]
+
+
+def test_install_systemctl_fails(kernel, modules, live, capsys):
+    fake_systemctl(live, exit_status=1)
+    assert run(kernel, "install", modules["patch"]) == 1
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1
+    assert "livepatch-test.ko is installed, but kpatch.service is not enabled" in lines[0]
+    assert "Failed to enable unit: Access denied" in lines[0]
+    assert installed_path(kernel, RELEASE, "livepatch-test.ko").is_file()
+
+
+def test_uninstall_runs_systemctl_disable(kernel, modules, live):
+    calls = fake_systemctl(live)
+    assert run(kernel, "install", modules["patch"]) == 0
+    assert run(kernel, "uninstall", PATCH) == 0
+    assert calls.read_text().splitlines()[-1] == "disable kpatch.service"
 
 
 # signal
