@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from cache import journal_path
+from cache import journal_path, locked
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "meminfo-string.patch"
@@ -39,6 +39,12 @@ def source_tree() -> Path:
     from steps.source import SourceRequest, prepare_source
 
     return prepare_source(SourceRequest()).tree
+
+
+def journal_left() -> bool:
+    """Whether a restore journal remains once no run holds the cache lock."""
+    with locked():
+        return journal_path().exists()
 
 
 def digest(path: Path) -> str:
@@ -93,7 +99,7 @@ def test_tree_restored_after_build(built):
         capture_output=True,
     ).stdout
     assert (tree / "fs/proc/meminfo.c").read_bytes() == pristine
-    assert not journal_path().exists()
+    assert not journal_left()
 
 
 def test_vm_check_passes(built):
@@ -147,7 +153,7 @@ def test_compile_error_restores_tree(built, tmp_path):
     assert errors == [errors[0]], result.stderr
     assert "does not compile" in errors[0]
     assert digest(tree / "fs/proc/meminfo.c") == before
-    assert not journal_path().exists()
+    assert not journal_left()
 
 
 def test_interrupt_restores_tree(built, tmp_path):
@@ -178,4 +184,4 @@ def test_interrupt_restores_tree(built, tmp_path):
     process.communicate(timeout=120)
     assert process.returncode != 0
     assert digest(tree / "fs/proc/meminfo.c") == before
-    assert not journal_path().exists()
+    assert not journal_left()
