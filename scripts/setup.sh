@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    linux-source-6.1 gcc make bc bison flex libelf-dev libssl-dev dwarves
+    linux-source-6.1 gcc make bc bison flex libelf-dev libssl-dev openssl dwarves
     xz-utils patch cpio kmod busybox-static qemu-system-x86 python3-venv
 )
 missing=()
