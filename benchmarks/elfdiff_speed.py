@@ -63,7 +63,7 @@ def _section_offset(path: Path, index: int) -> int:
 def main() -> None:
     build = load_settings({}).build
     if not (build / "cmp" / "vmlinux").is_file():
-        raise SystemExit(f"no comparison build in {build}; run `doit build` once first")
+        raise SystemExit(f"no comparison build in {build}: run `doit build` once first")
     for struct, size in json.loads((build / "struct-sizes.json").read_text()).items():
         os.environ.setdefault(STRUCT_VARIABLES[struct], str(size))
     vmlinux, symvers = build / "run" / "vmlinux", build / "run" / "Module.symvers"

@@ -10,6 +10,8 @@ from .elf import (
     Section,
     Symbol,
 )
+from .lines import only_line_numbers_differ
+from .special import is_dropped
 from .symbols import is_string_section, normalize, target_offset
 
 SAME = "same"
@@ -27,11 +29,13 @@ def _string_at(section: Section, offset: int) -> bytes:
 def relocation_key(section: Section, relocation: Relocation) -> tuple:
     """Describe RELOCATION by what it refers to, not by symbol index or offset of a string."""
     symbol = relocation.symbol
-    if symbol.type == STT_SECTION and symbol.section is not None:
-        target = symbol.section
-        if is_string_section(target):
-            text = _string_at(target, target_offset(section, relocation))
-            return (relocation.r_offset, relocation.r_type, "string", text)
+    target = symbol.section
+    if target is not None and is_string_section(target):
+        # Compare the text, whether the reference goes through the section symbol or a label (.LC0).
+        base = 0 if symbol.type == STT_SECTION else symbol.st_value
+        text = _string_at(target, base + target_offset(section, relocation))
+        return (relocation.r_offset, relocation.r_type, "string", text)
+    if symbol.type == STT_SECTION and target is not None:
         return (
             relocation.r_offset,
             relocation.r_type,
@@ -81,17 +85,36 @@ def symbols_differ(original: Symbol, patched: Symbol) -> bool:
     return old_keys != new_keys
 
 
-def compare(patched: ElfObject) -> None:
-    """Set the status of each section and symbol of PATCHED against its twin."""
+def _only_moved_lines(original: ElfObject, section: Section, patched: ElfObject) -> bool:
+    """Tell whether code SECTION of PATCHED differs from its twin only in __LINE__ constants."""
+    twin = section.twin
+    if not section.is_text or twin.sh_size != section.sh_size or twin.sh_type != section.sh_type:
+        return False
+    if twin.sh_flags != section.sh_flags or _relocation_keys(twin) != _relocation_keys(section):
+        return False
+    return only_line_numbers_differ(original, twin, patched, section)
+
+
+def compare(patched: ElfObject, original: ElfObject | None = None) -> None:
+    """Set the status of each section and symbol of PATCHED against its twin.
+
+    With ORIGINAL given, a code section that differs only in moved __LINE__
+    constants counts as the same.
+    """
     for section in patched.sections[1:]:
         if section.target is not None:
             continue
         if section.twin is None:
             section.status = NEW
-        elif sections_differ(section.twin, section):
-            section.status = CHANGED
-        else:
+        elif is_dropped(section.name):
+            # Debug information and the like never reach the output.
             section.status = SAME
+        elif not sections_differ(section.twin, section):
+            section.status = SAME
+        elif original is not None and _only_moved_lines(original, section, patched):
+            section.status = SAME
+        else:
+            section.status = CHANGED
 
     for symbol in patched.symbols[1:]:
         if symbol.twin is None:

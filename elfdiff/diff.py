@@ -10,11 +10,13 @@ from .compare import NEW, compare
 from .correlate import correlate
 from .elf import STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT, ElfObject, read_object
 from .errors import ElfDiffError, NoChange
-from .include import Inclusion, include_changed_functions, verify
-from .lookup import ParentTable, read_exports, read_parent
+from .include import Inclusion, include_changed_functions, include_new_globals, verify
+from .keys import KeyRules, reject_late_special_relocations
+from .lookup import ParentTable, read_parent, read_symvers
+from .marks import apply_ignore_marks, include_callbacks
 from .output import Parent, build_output
 from .special import SPECIAL_SECTIONS, StructSizes, filter_entries, filter_orc
-from .symbols import bundle_sections, convert_section_relocations
+from .symbols import bundle_sections, convert_section_relocations, is_cold_child
 from .writer import write_object
 
 log = logging.getLogger(__name__)
@@ -81,44 +83,54 @@ def diff_objects(request: DiffRequest, sizes: StructSizes | None = None) -> Diff
     patched = load(request.patched)
     _check_headers(original, patched)
     correlate(original, patched)
-    compare(patched)
+    compare(patched, original)
+    apply_ignore_marks(patched)
 
     inclusion = Inclusion(patched)
     changed = include_changed_functions(patched, inclusion)
+    include_callbacks(patched, inclusion)
+    include_new_globals(patched, inclusion)
     if not changed and not any(s.include for s in patched.symbols):
         verify(patched)
         raise NoChange(f"{request.patched}: no functional change")
 
-    sizes = sizes or StructSizes(_dwarf_source(request.parent_symtab))
-    specials, orc = _filter_special_sections(patched, inclusion, sizes)
-    verify(patched)
-
     table = read_parent(request.parent_symtab, request.parent_name)
+    symvers = read_symvers(request.module_symvers)
     parent = Parent(
         name=request.parent_name,
         table=table,
         block=find_block(table, original),
-        exports=read_exports(request.module_symvers),
+        exports=symvers.exports,
+        namespaces=symvers.namespaces,
     )
+    sizes = sizes or StructSizes(_dwarf_source(request.parent_symtab))
+    specials, orc = _filter_special_sections(patched, inclusion, sizes, KeyRules(parent))
+    verify(patched)
+
     sections, symbols = build_output(patched, parent, inclusion.sections, specials, orc, changed)
+    reject_late_special_relocations(parent.name, sections)
     write_object(request.output, sections, symbols, patched.e_flags)
     return DiffResult(
         changed_functions=tuple(s.name for s in changed),
         new_functions=tuple(
-            s.name for s in patched.symbols if s.type == STT_FUNC and s.status == NEW and s.include
+            s.name
+            for s in patched.symbols
+            if s.type == STT_FUNC and s.status == NEW and s.include and not is_cold_child(s)
         ),
         klp_symbols=tuple(s.name for s in symbols if s.name.startswith(".klp.sym.")),
     )
 
 
-def _filter_special_sections(patched: ElfObject, inclusion: Inclusion, sizes: StructSizes):
+def _filter_special_sections(
+    patched: ElfObject, inclusion: Inclusion, sizes: StructSizes, key_rules: KeyRules
+):
     specials = []
     orc = None
     for special in SPECIAL_SECTIONS:
         section = patched.section_by_name(special.name)
         if section is None or section.sh_size == 0:
             continue
-        filtered = filter_entries(section, sizes.size_of(special), special)
+        filtered = filter_entries(section, sizes.size_of(special), special, key_rules.keep)
         if not filtered.kept:
             continue
         inclusion.targets(filtered.relocations)

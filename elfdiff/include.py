@@ -9,7 +9,16 @@ from __future__ import annotations
 import logging
 
 from .compare import CHANGED, NEW
-from .elf import STT_FUNC, STT_OBJECT, STT_SECTION, ElfObject, Relocation, Section, Symbol
+from .elf import (
+    STB_LOCAL,
+    STT_FUNC,
+    STT_OBJECT,
+    STT_SECTION,
+    ElfObject,
+    Relocation,
+    Section,
+    Symbol,
+)
 from .errors import ElfDiffError, UnsupportedChange
 from .special import SPECIAL_BY_NAME, is_dropped
 from .symbols import is_cold_child, is_special_static, is_string_section, parent_name
@@ -74,6 +83,11 @@ class Inclusion:
             if is_string_section(section) or not section.symbols or section.status == NEW:
                 self.section(section)
             return
+        if is_string_section(section):
+            # A label on a string, such as the .LC0 that gas keeps for the file name
+            # in __bug_table, brings its strings along like a section reference.
+            self.symbol(symbol)
+            return
         if symbol.status == NEW or is_special_static(symbol):
             self.symbol(symbol)
 
@@ -125,6 +139,18 @@ def include_changed_functions(patched: ElfObject, inclusion: Inclusion) -> list[
                 "or an inline function the compiler did not inline; patch its callers instead"
             )
     return changed
+
+
+def include_new_globals(patched: ElfObject, inclusion: Inclusion) -> None:
+    """Include every new global function and variable, even one no changed code uses.
+
+    Other objects of the patch, or later patches, may use them by name.
+    """
+    for symbol in patched.symbols[1:]:
+        if symbol.bind != STB_LOCAL and symbol.section is not None and symbol.status == NEW:
+            if symbol.type in (STT_FUNC, STT_OBJECT):
+                log.debug("including new global %s", symbol.name)
+                inclusion.symbol(symbol)
 
 
 def verify(patched: ElfObject) -> None:

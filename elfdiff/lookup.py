@@ -8,8 +8,9 @@ locals), which is how a local symbol of an object is found in the parent.
 
 from __future__ import annotations
 
+import array
 import re
-from collections import defaultdict
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,36 +58,97 @@ class FileBlock:
         return matches[0] if len(matches) == 1 else None
 
 
-class ParentTable:
-    """Symbols of vmlinux or of a module, with sympos computed in kallsyms order."""
+class GlobalSymbols:
+    """Lookup of the parent's defined global symbols by name."""
 
-    def __init__(self, name: str, symbols: list[ParentSymbol]) -> None:
+    def __init__(self, table: ParentTable) -> None:
+        self._table = table
+        self._found: dict[str, ParentSymbol | None] = {}
+
+    def get(self, name: str) -> ParentSymbol | None:
+        if name not in self._found:
+            found = None
+            for symbol in self._table.named(name):
+                if symbol.bind == STB_LOCAL or symbol.shndx == SHN_UNDEF:
+                    continue
+                if symbol.type not in (STT_SECTION, STT_FILE):
+                    found = symbol
+            self._found[name] = found
+        return self._found[name]
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+
+class ParentTable:
+    """Symbols of vmlinux or of a module, with sympos computed in kallsyms order.
+
+    A vmlinux has tens of thousands of symbols and a diff needs a few dozen,
+    so the table keeps the raw .symtab bytes and decodes entries on demand.
+    """
+
+    def __init__(self, name: str, symtab: bytes, strtab: bytes) -> None:
         self.name = name
-        self.globals: dict[str, ParentSymbol] = {}
-        self.blocks: dict[str, list[FileBlock]] = defaultdict(list)
-        self._namesakes: dict[str, list[ParentSymbol]] = defaultdict(list)
-        block = None
-        for symbol in symbols:
-            if symbol.type == STT_FILE:
-                block = FileBlock(symbol.name)
-                self.blocks[symbol.name].append(block)
-                continue
-            if symbol.shndx == SHN_UNDEF or symbol.type == STT_SECTION:
-                continue
-            if symbol.type in (STT_FUNC, STT_OBJECT, STT_NOTYPE) and symbol.shndx != SHN_ABS:
-                self._namesakes[symbol.name].append(symbol)
-            if symbol.bind == STB_LOCAL:
-                if block is not None:
-                    block.symbols.append(symbol)
-            else:
-                self.globals[symbol.name] = symbol
-        # kallsyms orders namesakes by address; livepatch counts sympos in that order.
-        for namesakes in self._namesakes.values():
-            namesakes.sort(key=lambda s: s.value)
+        self.symtab = symtab[: len(symtab) - len(symtab) % SYMBOL_FORMAT.size]
+        self.strtab = strtab
+        self.globals = GlobalSymbols(self)
+        # st_name of every entry: the first 4 of each entry's 24 bytes.
+        columns = array.array("I", self.symtab)
+        if sys.byteorder != "little":
+            columns.byteswap()
+        self._name_offsets = columns[:: SYMBOL_FORMAT.size // 4]
+        self._namesakes: dict[str, list[ParentSymbol]] = {}
+
+    def __len__(self) -> int:
+        return len(self._name_offsets)
+
+    def name_at(self, offset: int) -> str:
+        end = self.strtab.find(b"\0", offset)
+        return self.strtab[offset : end if end >= 0 else len(self.strtab)].decode(errors="replace")
+
+    def symbol(self, index: int) -> ParentSymbol:
+        st_name, st_info, _, st_shndx, st_value, st_size = SYMBOL_FORMAT.unpack_from(
+            self.symtab, index * SYMBOL_FORMAT.size
+        )
+        return ParentSymbol(
+            self.name_at(st_name), st_value, st_size, st_info >> 4, st_info & 0xF, st_shndx
+        )
+
+    def named(self, name: str) -> list[ParentSymbol]:
+        """Return the symbols called NAME, in symbol table order."""
+        # The linker shares string tails ("count" inside "my_count"), so every
+        # place where NAME and its terminator occur can be a symbol's name.
+        key = name.encode() + b"\0"
+        indices = []
+        position = self.strtab.find(key)
+        while position >= 0:
+            index = -1
+            while True:
+                try:
+                    index = self._name_offsets.index(position, index + 1)
+                except ValueError:
+                    break
+                indices.append(index)
+            position = self.strtab.find(key, position + 1)
+        return [self.symbol(index) for index in sorted(indices)]
+
+    def namesakes(self, name: str) -> list[ParentSymbol]:
+        """Return the functions and objects called NAME in kallsyms (address) order."""
+        found = self._namesakes.get(name)
+        if found is None:
+            found = [
+                symbol
+                for symbol in self.named(name)
+                if symbol.shndx not in (SHN_UNDEF, SHN_ABS)
+                and symbol.type in (STT_FUNC, STT_OBJECT, STT_NOTYPE)
+            ]
+            found.sort(key=lambda s: s.value)
+            self._namesakes[name] = found
+        return found
 
     def sympos(self, symbol: ParentSymbol) -> int:
         """Return 0 for a unique name, else the 1-based position among namesakes."""
-        namesakes = self._namesakes.get(symbol.name, [])
+        namesakes = self.namesakes(symbol.name)
         if len(namesakes) <= 1:
             return 0
         for position, candidate in enumerate(namesakes, start=1):
@@ -96,9 +158,37 @@ class ParentTable:
             f"symbol {symbol.name} is missing from the kallsyms order of {self.name}"
         )
 
+    def _file_indices(self) -> list[int]:
+        """Return the indices of the STT_FILE entries. st_info is byte 4 of each entry."""
+        infos = self.symtab[4 :: SYMBOL_FORMAT.size]
+        local_file = bytes(((STB_LOCAL << 4) | STT_FILE,))
+        indices = []
+        position = infos.find(local_file)
+        while position >= 0:
+            indices.append(position)
+            position = infos.find(local_file, position + 1)
+        return indices
+
+    def blocks(self, file_name: str) -> list[FileBlock]:
+        """Return a FileBlock for each STT_FILE symbol called FILE_NAME."""
+        blocks = []
+        files = self._file_indices()
+        for start, end in zip(files, files[1:] + [len(self)]):
+            if self.name_at(self._name_offsets[start]) != file_name:
+                continue
+            block = FileBlock(file_name)
+            for index in range(start + 1, end):
+                symbol = self.symbol(index)
+                if symbol.bind != STB_LOCAL or symbol.shndx == SHN_UNDEF:
+                    continue
+                if symbol.type != STT_SECTION:
+                    block.symbols.append(symbol)
+            blocks.append(block)
+        return blocks
+
     def find_block(self, file_name: str, local_names: set[tuple[str, int]]) -> FileBlock:
         """Return the block of FILE_NAME whose locals match LOCAL_NAMES best."""
-        candidates = self.blocks.get(file_name, [])
+        candidates = self.blocks(file_name)
         if not candidates:
             raise ElfDiffError(
                 f"no symbols of {file_name} in {self.name}; is this the parent the object was built into?"
@@ -124,11 +214,11 @@ def read_parent(path: Path, name: str) -> ParentTable:
     except OSError as error:
         raise ElfDiffError(f"cannot read parent symbol table {path}: {error.strerror}") from None
     if magic == b"\x7fELF":
-        return ParentTable(name, _read_elf_symbols(path))
-    return ParentTable(name, _read_readelf_text(path))
+        return ParentTable(name, *_read_elf_symbols(path))
+    return ParentTable(name, *_read_readelf_text(path))
 
 
-def _read_elf_symbols(path: Path) -> list[ParentSymbol]:
+def _read_elf_symbols(path: Path) -> tuple[bytes, bytes]:
     try:
         with open(path, "rb") as stream:
             elf = ELFFile(stream)
@@ -139,17 +229,7 @@ def _read_elf_symbols(path: Path) -> list[ParentSymbol]:
             data = symtab.data()
     except ELFError as error:
         raise ElfDiffError(f"{path} is not a valid ELF file: {error}") from None
-    symbols = []
-    usable = len(data) - len(data) % SYMBOL_FORMAT.size
-    for st_name, st_info, _other, st_shndx, st_value, st_size in SYMBOL_FORMAT.iter_unpack(
-        data[:usable]
-    ):
-        end = strtab.find(b"\0", st_name)
-        name = strtab[st_name:end].decode(errors="replace")
-        symbols.append(
-            ParentSymbol(name, st_value, st_size, st_info >> 4, st_info & 0xF, st_shndx)
-        )
-    return symbols
+    return data, strtab
 
 
 _READELF_LINE = re.compile(
@@ -165,8 +245,10 @@ _TYPES = {
 _BINDS = {"LOCAL": 0, "GLOBAL": 1, "WEAK": 2}
 
 
-def _read_readelf_text(path: Path) -> list[ParentSymbol]:
-    symbols = []
+def _read_readelf_text(path: Path) -> tuple[bytes, bytes]:
+    """Turn `readelf -s --wide` lines into .symtab and .strtab contents."""
+    symtab = bytearray()
+    strtab = bytearray(b"\0")
     for line in path.read_text(errors="replace").splitlines():
         match = _READELF_LINE.match(line)
         if not match:
@@ -175,24 +257,27 @@ def _read_readelf_text(path: Path) -> list[ParentSymbol]:
         shndx = {"UND": SHN_UNDEF, "ABS": SHN_ABS}.get(ndx)
         if shndx is None:
             shndx = int(ndx) if ndx.isdigit() else 0xFFF0
-        symbols.append(
-            ParentSymbol(
-                name.split("@")[0] if name else "",
-                int(value, 16),
-                int(size, 0),
-                _BINDS.get(bind, 1),
-                _TYPES.get(sym_type, STT_NOTYPE),
-                shndx,
-            )
-        )
-    if not symbols:
+        st_info = (_BINDS.get(bind, 1) << 4) | _TYPES.get(sym_type, STT_NOTYPE)
+        st_name = len(strtab)
+        strtab += (name.split("@")[0] if name else "").encode() + b"\0"
+        symtab += SYMBOL_FORMAT.pack(st_name, st_info, 0, shndx, int(value, 16), int(size, 0))
+    if not symtab:
         raise ElfDiffError(f"{path} is neither an ELF file nor `readelf -s --wide` output")
-    return symbols
+    return bytes(symtab), bytes(strtab)
 
 
-def read_exports(path: Path) -> dict[str, str]:
-    """Map each exported symbol in Module.symvers to the module (or vmlinux) exporting it."""
+@dataclass(frozen=True)
+class Symvers:
+    """Module.symvers: the object that exports each symbol, and its namespace if any."""
+
+    exports: dict[str, str]
+    namespaces: dict[str, str]
+
+
+def read_symvers(path: Path) -> Symvers:
+    """Read Module.symvers lines: CRC, symbol, object, export type, namespace (Linux 6.1)."""
     exports = {}
+    namespaces = {}
     try:
         text = Path(path).read_text()
     except OSError as error:
@@ -201,4 +286,11 @@ def read_exports(path: Path) -> dict[str, str]:
         fields = line.split("\t")
         if len(fields) >= 3:
             exports[fields[1]] = fields[2]
-    return exports
+        if len(fields) >= 5 and fields[4]:
+            namespaces[fields[1]] = fields[4]
+    return Symvers(exports, namespaces)
+
+
+def read_exports(path: Path) -> dict[str, str]:
+    """Map each exported symbol in Module.symvers to the module (or vmlinux) exporting it."""
+    return read_symvers(path).exports

@@ -30,8 +30,11 @@ from .elf import (
     Section,
     Symbol,
 )
-from .errors import ElfDiffError
+from .errors import ElfDiffError, UnsupportedChange
 from .lookup import FileBlock, ParentSymbol, ParentTable
+from .marks import add_callback_objnames
+from .modinfo import add_namespace_imports
+from .records import add_relocation_records
 from .special import FilteredSection
 from .symbols import is_special_static
 
@@ -49,6 +52,21 @@ class Parent:
     table: ParentTable
     block: FileBlock | None
     exports: dict[str, str]
+    # The namespace of each exported symbol that has one, from Module.symvers.
+    namespaces: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KlpTarget:
+    """A symbol of the parent that only the livepatch core resolves, at load time."""
+
+    objname: str
+    name: str
+    sympos: int
+    bind: int
+    type: int
+    # The address in vmlinux; 0 in a module, whose address is known only once loaded.
+    address: int
 
 
 def klp_symbol_name(objname: str, name: str, sympos: int) -> str:
@@ -64,6 +82,10 @@ class OutputBuilder:
     symbols: dict[Symbol, Symbol] = field(default_factory=dict)
     externals: dict[str, Symbol] = field(default_factory=dict)
     section_symbols: dict[Section, Symbol] = field(default_factory=dict)
+    # What each .klp.sym.* symbol of the output stands for, by symbol name.
+    klp_targets: dict[str, KlpTarget] = field(default_factory=dict)
+    strings: Section | None = None
+    string_offsets: dict[str, int] = field(default_factory=dict)
 
     def copy_section(self, section: Section, data: bytes | None = None) -> Section:
         copy = Section(
@@ -100,6 +122,18 @@ class OutputBuilder:
             "", 0, 0, STB_LOCAL, STT_SECTION, 0, 0, section=section
         )
         return section
+
+    def string_relocation(self, r_offset: int, text: str) -> Relocation:
+        """Return an R_X86_64_64 relocation at R_OFFSET to TEXT in .kpatch.strings."""
+        if self.strings is None:
+            self.strings = self.new_section(".kpatch.strings", b"", flags=SHF_ALLOC, align=1)
+        offset = self.string_offsets.get(text)
+        if offset is None:
+            offset = len(self.strings.data)
+            self.string_offsets[text] = offset
+            self.strings.data += text.encode() + b"\0"
+            self.strings.sh_size = len(self.strings.data)
+        return Relocation(r_offset, R_X86_64_64, self.section_symbols[self.strings], offset)
 
     def resolve(self, symbol: Symbol) -> Symbol:
         """Return the output symbol that stands for SYMBOL of the patched object."""
@@ -148,19 +182,39 @@ class OutputBuilder:
     def _external_name(self, symbol: Symbol) -> str:
         parent = self.parent
         if symbol.bind == STB_LOCAL:
-            found = self.find_local(symbol)
-            return klp_symbol_name(parent.name, found.name, parent.table.sympos(found))
+            return self._klp_name(symbol, self.find_local(symbol))
         name = symbol.name
         exporter = parent.exports.get(name)
-        if name in NEVER_KLP or exporter == "vmlinux" or (exporter and exporter == parent.name):
+        if name in NEVER_KLP or exporter == "vmlinux":
+            return name
+        if exporter:
+            # A module's export stays a plain symbol, as in the module being patched:
+            # the patch module then depends on the exporter. A livepatch relocation
+            # would be applied only when the klp_object of the exporter loads, and
+            # the patch has no klp_object for a module it does not patch.
+            if parent.name == "vmlinux":
+                raise UnsupportedChange(
+                    f"patched vmlinux code uses {name}, which module {exporter} exports; "
+                    "vmlinux cannot refer to a module"
+                )
             return name
         found = parent.table.globals.get(name)
         if found is None:
-            # Defined by another object of the same patch, or by a module the kernel loads.
-            if exporter:
-                return klp_symbol_name(exporter, name, 0)
+            # Defined by another object of the same patch.
             return name
-        return klp_symbol_name(parent.name, name, parent.table.sympos(found))
+        return self._klp_name(symbol, found)
+
+    def _klp_name(self, symbol: Symbol, found: ParentSymbol) -> str:
+        """Return the .klp.sym name of FOUND in the parent and remember what it stands for."""
+        parent = self.parent
+        sympos = parent.table.sympos(found)
+        name = klp_symbol_name(parent.name, found.name, sympos)
+        if name not in self.klp_targets:
+            address = found.value if parent.name == "vmlinux" else 0
+            self.klp_targets[name] = KlpTarget(
+                parent.name, found.name, sympos, symbol.bind, symbol.type, address
+            )
+        return name
 
     def find_local(self, symbol: Symbol) -> ParentSymbol:
         block = self.parent.block
@@ -206,20 +260,14 @@ def build_output(
     for special in specials:
         builder.add_relocations(special.copy, special.relocations)
 
+    add_callback_objnames(builder)
     _add_function_records(builder, changed)
+    add_relocation_records(builder)
+    add_namespace_imports(builder)
     return builder.sections, _order_symbols(builder, patched)
 
 
 def _add_function_records(builder: OutputBuilder, changed: list[Symbol]) -> None:
-    strings = bytearray()
-    string_offsets: dict[str, int] = {}
-
-    def string(text: str) -> int:
-        if text not in string_offsets:
-            string_offsets[text] = len(strings)
-            strings.extend(text.encode() + b"\0")
-        return string_offsets[text]
-
     records = bytearray()
     relocations = []
     pending = []
@@ -234,7 +282,7 @@ def _add_function_records(builder: OutputBuilder, changed: list[Symbol]) -> None
         base = len(records)
         sympos = builder.parent.table.sympos(found)
         records += KPATCH_FUNC.pack(0, symbol.st_size, found.value, found.size, sympos, 0, 0)
-        pending.append((base, symbol, string(found.name), string(builder.parent.name)))
+        pending.append((base, symbol, found.name))
         log.info(
             "patching %s (old size %d, new size %d, sympos %d)",
             found.name,
@@ -243,15 +291,11 @@ def _add_function_records(builder: OutputBuilder, changed: list[Symbol]) -> None
             sympos,
         )
 
-    strings_section = builder.new_section(
-        ".kpatch.strings", bytes(strings), flags=SHF_ALLOC, align=1
-    )
     funcs = builder.new_section(".kpatch.funcs", bytes(records), flags=SHF_ALLOC | SHF_WRITE)
-    strings_symbol = builder.section_symbols[strings_section]
-    for base, symbol, name_offset, objname_offset in pending:
+    for base, symbol, name in pending:
         relocations.append(Relocation(base, R_X86_64_64, builder.resolve(symbol), 0))
-        relocations.append(Relocation(base + 40, R_X86_64_64, strings_symbol, name_offset))
-        relocations.append(Relocation(base + 48, R_X86_64_64, strings_symbol, objname_offset))
+        relocations.append(builder.string_relocation(base + 40, name))
+        relocations.append(builder.string_relocation(base + 48, builder.parent.name))
     rela = Section(".rela.kpatch.funcs", SHT_RELA, 0, 8, 24, b"", 0, target=funcs)
     rela.relocations = relocations
     builder.sections.append(rela)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .elf import STT_FUNC, STT_SECTION, Relocation, Section
-from .errors import ElfDiffError, UnsupportedChange
+from .errors import ElfDiffError
 
 log = logging.getLogger(__name__)
 
@@ -24,29 +24,26 @@ class SpecialSection:
     size: int = 0
     struct: str = ""
     variable: str = ""
-    # Checks a kept entry's relocations; raises UnsupportedChange for what cannot be carried.
-    check: Callable[[list[Relocation]], None] | None = None
+    # The entry's last field points at a key (struct jump_entry, struct
+    # static_call_site), whose owner decides whether the entry can be kept.
+    keyed: bool = False
 
 
-def _check_jump_entry(relocations: list[Relocation]) -> None:
-    # struct jump_entry: code, target, key. A key the patch module defines itself
-    # would be a new static key that no one else can flip.
-    for relocation in relocations[2:]:
-        key = relocation.symbol
-        if key.type != STT_SECTION and key.section is not None and key.status == "new":
-            raise UnsupportedChange(f"jump label uses the new static key {key.name}")
-
+# Decides whether a keyed entry stays: it gets the section name, the entry's
+# first relocation (the code site) and its last (the key).
+KeyCheck = Callable[[str, Relocation, Relocation], bool]
 
 SPECIAL_SECTIONS = (
     SpecialSection("__bug_table", struct="bug_entry", variable="BUG_STRUCT_SIZE"),
     SpecialSection("__ex_table", struct="exception_table_entry", variable="EX_STRUCT_SIZE"),
-    SpecialSection(
-        "__jump_table", struct="jump_entry", variable="JUMP_STRUCT_SIZE", check=_check_jump_entry
-    ),
+    SpecialSection("__jump_table", struct="jump_entry", variable="JUMP_STRUCT_SIZE", keyed=True),
     SpecialSection(".altinstructions", struct="alt_instr", variable="ALT_STRUCT_SIZE"),
     SpecialSection(".parainstructions", struct="paravirt_patch_site", variable="PARA_STRUCT_SIZE"),
     SpecialSection(
-        ".static_call_sites", struct="static_call_site", variable="STATIC_CALL_STRUCT_SIZE"
+        ".static_call_sites",
+        struct="static_call_site",
+        variable="STATIC_CALL_STRUCT_SIZE",
+        keyed=True,
     ),
     SpecialSection(".printk_index", struct="pi_entry", variable="PRINTK_INDEX_STRUCT_SIZE"),
     SpecialSection(".smp_locks", size=4),
@@ -144,8 +141,17 @@ class FilteredSection:
     copy: Section | None = None
 
 
-def filter_entries(section: Section, entry_size: int, special: SpecialSection) -> FilteredSection:
-    """Keep the entries of SECTION whose relocations point into included code."""
+def filter_entries(
+    section: Section,
+    entry_size: int,
+    special: SpecialSection,
+    key_check: KeyCheck | None = None,
+) -> FilteredSection:
+    """Keep the entries of SECTION whose relocations point into included code.
+
+    KEY_CHECK decides on each such entry of a keyed section; it returns
+    False to drop the entry or raises UnsupportedChange.
+    """
     if entry_size <= 0 or section.sh_size % entry_size:
         raise ElfDiffError(
             f"{section.name} is {section.sh_size} bytes, not a multiple of its entry size {entry_size}"
@@ -162,8 +168,14 @@ def filter_entries(section: Section, entry_size: int, special: SpecialSection) -
         entry_relocations = sorted(by_entry.get(index, []), key=lambda r: r.r_offset)
         if not any(_points_into_included_code(r) for r in entry_relocations):
             continue
-        if special.check is not None:
-            special.check(entry_relocations)
+        if special.keyed and key_check is not None:
+            if len(entry_relocations) < 2:
+                raise ElfDiffError(
+                    f"entry {index} of {section.name} has {len(entry_relocations)} relocations; "
+                    "expected a code site and a key"
+                )
+            if not key_check(section.name, entry_relocations[0], entry_relocations[-1]):
+                continue
         start = index * entry_size
         base = len(data)
         data += section.data[start : start + entry_size]

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Records that elfdiff writes into the diff object and the hook reads at
- * module load. The layouts match kpatch's intermediate sections, so objects
- * from either tool can be linked into this template.
+ * Records that the diff object carries and the hook reads at module load:
+ * elfdiff writes .kpatch.funcs, and kpatch-macros.h puts callback records in
+ * the patched source. The layouts match kpatch's intermediate sections, so
+ * objects from either tool can be linked into this template.
  */
 #ifndef _KPATCH_PATCH_H_
 #define _KPATCH_PATCH_H_
@@ -18,24 +19,31 @@ struct kpatch_patch_func {
 	char *objname;
 };
 
-/* One entry of .kpatch.callbacks.*: a callback and the object it is for. */
+struct klp_object;
+
+/*
+ * One entry of .kpatch.callbacks.<kind>: a callback and the object it is for.
+ * The patch source leaves objname NULL; elfdiff adds a relocation that points
+ * it at the name of the object the source file belongs to ("vmlinux" or a
+ * module name).
+ */
 struct kpatch_pre_patch_callback {
-	int (*callback)(void *obj);
+	int (*callback)(struct klp_object *obj);
 	char *objname;
 };
 
 struct kpatch_post_patch_callback {
-	void (*callback)(void *obj);
+	void (*callback)(struct klp_object *obj);
 	char *objname;
 };
 
 struct kpatch_pre_unpatch_callback {
-	void (*callback)(void *obj);
+	void (*callback)(struct klp_object *obj);
 	char *objname;
 };
 
 struct kpatch_post_unpatch_callback {
-	void (*callback)(void *obj);
+	void (*callback)(struct klp_object *obj);
 	char *objname;
 };
 

@@ -4,6 +4,8 @@
  * the .kpatch.* sections into klp_patch, klp_object and klp_func arrays and
  * registers them with the kernel's livepatch core.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
@@ -109,7 +111,17 @@ static void collect_object_names(void)
 		object_index(post_unpatch->objname);
 }
 
-static void attach_callbacks(void)
+/* struct klp_callbacks has one callback of each kind per object. */
+static int check_callback_free(bool taken, const char *kind, const char *objname)
+{
+	if (!taken)
+		return 0;
+	pr_err("two %s callbacks for object %s; an object can have one of each kind\n",
+	       kind, objname);
+	return -EINVAL;
+}
+
+static int attach_callbacks(void)
 {
 	struct kpatch_pre_patch_callback *pre_patch;
 	struct kpatch_post_patch_callback *post_patch;
@@ -119,20 +131,29 @@ static void attach_callbacks(void)
 
 	for_each_callback(pre_patch, pre_patch) {
 		c = &lobjs[object_index(pre_patch->objname)].callbacks;
-		c->pre_patch = (int (*)(struct klp_object *))pre_patch->callback;
+		if (check_callback_free(c->pre_patch, "pre-patch", pre_patch->objname))
+			return -EINVAL;
+		c->pre_patch = pre_patch->callback;
 	}
 	for_each_callback(post_patch, post_patch) {
 		c = &lobjs[object_index(post_patch->objname)].callbacks;
-		c->post_patch = (void (*)(struct klp_object *))post_patch->callback;
+		if (check_callback_free(c->post_patch, "post-patch", post_patch->objname))
+			return -EINVAL;
+		c->post_patch = post_patch->callback;
 	}
 	for_each_callback(pre_unpatch, pre_unpatch) {
 		c = &lobjs[object_index(pre_unpatch->objname)].callbacks;
-		c->pre_unpatch = (void (*)(struct klp_object *))pre_unpatch->callback;
+		if (check_callback_free(c->pre_unpatch, "pre-unpatch", pre_unpatch->objname))
+			return -EINVAL;
+		c->pre_unpatch = pre_unpatch->callback;
 	}
 	for_each_callback(post_unpatch, post_unpatch) {
 		c = &lobjs[object_index(post_unpatch->objname)].callbacks;
-		c->post_unpatch = (void (*)(struct klp_object *))post_unpatch->callback;
+		if (check_callback_free(c->post_unpatch, "post-unpatch", post_unpatch->objname))
+			return -EINVAL;
+		c->post_unpatch = post_unpatch->callback;
 	}
+	return 0;
 }
 
 static int __init livepatch_init(void)
@@ -159,7 +180,9 @@ static int __init livepatch_init(void)
 		if (ret)
 			goto err;
 	}
-	attach_callbacks();
+	ret = attach_callbacks();
+	if (ret)
+		goto err;
 
 	lpatch->mod = THIS_MODULE;
 	lpatch->objs = lobjs;

@@ -1,7 +1,6 @@
 """Tests of elfdiff on objects that gcc builds from tests/elfdiff_cases at test time."""
 
 import dataclasses
-import io
 import random
 import signal
 import struct
@@ -10,14 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from elfdiff_helpers import Build, build_case, compile_case, run_command
-from elftools.elf.elffile import ELFFile
+from elfdiff_helpers import (
+    Build,
+    CaseCache,
+    compile_case,
+    defined_symbol,
+    function_records,
+    read_elf,
+    relocation_symbols,
+    run_command,
+    symbol_names,
+)
 
 from elfdiff.cli import main
 from elfdiff.diff import diff_objects
 from elfdiff.elf import read_object
 from elfdiff.errors import ElfDiffError, NoChange, UnsupportedChange
-from elfdiff.output import KPATCH_FUNC
 
 STRUCT_SIZE_VARIABLES = (
     "BUG_STRUCT_SIZE",
@@ -51,16 +58,7 @@ def struct_sizes(monkeypatch):
 @pytest.fixture(scope="session")
 def builds(tmp_path_factory):
     """Return a function that builds a case once per session and gives each test its own output."""
-    cache: dict[tuple, Build] = {}
-    root = tmp_path_factory.mktemp("cases")
-
-    def build(case: str, output: Path, defines: tuple[str, ...] = ("PATCHED",)) -> Build:
-        key = (case, defines)
-        if key not in cache:
-            cache[key] = build_case(case, root / "-".join((case,) + defines), defines)
-        return dataclasses.replace(cache[key], output=output)
-
-    return build
+    return CaseCache(tmp_path_factory.mktemp("cases")).build
 
 
 @pytest.fixture
@@ -71,58 +69,6 @@ def case(builds, tmp_path):
         return builds(name, tmp_path / "output.o", defines)
 
     return build
-
-
-def read_elf(path: Path) -> ELFFile:
-    return ELFFile(io.BytesIO(path.read_bytes()))
-
-
-def symbol_names(path: Path) -> set[str]:
-    return {symbol.name for symbol in read_elf(path).get_section_by_name(".symtab").iter_symbols()}
-
-
-def defined_symbol(path: Path, name: str):
-    """Return the symbol NAME of PATH if the object defines it, else None."""
-    for symbol in read_elf(path).get_section_by_name(".symtab").iter_symbols():
-        if symbol.name == name and symbol["st_shndx"] != "SHN_UNDEF":
-            return symbol
-    return None
-
-
-def function_records(path: Path) -> list[dict]:
-    """Decode .kpatch.funcs of PATH, resolving the name strings through its relocations."""
-    elf = read_elf(path)
-    funcs = elf.get_section_by_name(".kpatch.funcs")
-    strings = elf.get_section_by_name(".kpatch.strings").data()
-    rela = elf.get_section_by_name(".rela.kpatch.funcs")
-    addends = {
-        relocation["r_offset"]: relocation["r_addend"] for relocation in rela.iter_relocations()
-    }
-
-    def string_at(offset: int) -> str:
-        return strings[offset : strings.index(b"\0", offset)].decode()
-
-    records = []
-    for index, fields in enumerate(KPATCH_FUNC.iter_unpack(funcs.data())):
-        base = index * KPATCH_FUNC.size
-        records.append(
-            {
-                "new_size": fields[1],
-                "old_addr": fields[2],
-                "old_size": fields[3],
-                "sympos": fields[4],
-                "name": string_at(addends[base + 40]),
-                "objname": string_at(addends[base + 48]),
-            }
-        )
-    return records
-
-
-def relocation_symbols(path: Path, section_name: str) -> list[str]:
-    elf = read_elf(path)
-    rela = elf.get_section_by_name(section_name)
-    symtab = elf.get_section(rela["sh_link"])
-    return [symtab.get_symbol(r["r_info_sym"]).name for r in rela.iter_relocations()]
 
 
 def parent_symbol(parent: Path, name: str):

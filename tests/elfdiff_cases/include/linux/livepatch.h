@@ -1,0 +1,2 @@
+/* Stand-in for the kernel header: callbacks only pass struct klp_object around. */
+struct klp_object;
