@@ -41,11 +41,6 @@ CALLBACK_RECORD = struct.Struct("<QQ")
 OBJNAME_OFFSET = 8
 
 
-def is_mark_section(name: str) -> bool:
-    """Tell whether NAME is one of the sections that kpatch-macros.h writes."""
-    return name in CALLBACK_SECTIONS or name in (IGNORE_SECTIONS, IGNORE_FUNCTIONS)
-
-
 def _mark_relocations(patched: ElfObject, name: str) -> list[Relocation]:
     section = patched.section_by_name(name)
     if section is None or section.rela is None:
@@ -76,8 +71,8 @@ def ignored_sections(patched: ElfObject) -> list[Section]:
         section = patched.section_by_name(name)
         if section is None:
             raise ElfDiffError(
-                f"KPATCH_IGNORE_SECTION names section {name}, "
-                f"which {patched.path.name} does not have"
+                f"KPATCH_IGNORE_SECTION names section {name}, which {patched.path.name} "
+                "does not have; check the name in the mark"
             )
         if section not in sections:
             sections.append(section)
@@ -151,9 +146,8 @@ def _ignore_function(function: Symbol) -> None:
         _set_same(section)
 
 
-def include_callbacks(patched: ElfObject, inclusion: Inclusion) -> list[Section]:
+def include_callbacks(patched: ElfObject, inclusion: Inclusion) -> None:
     """Include every callback section of PATCHED and, through it, the callbacks."""
-    included = []
     for name in CALLBACK_SECTIONS:
         section = patched.section_by_name(name)
         if section is None or section.sh_size == 0:
@@ -164,8 +158,6 @@ def include_callbacks(patched: ElfObject, inclusion: Inclusion) -> list[Section]
         inclusion.section(section)
         for relocation in section.rela.relocations:
             log.info("callback %s: %s", name.rsplit(".", 1)[1], relocation.symbol.name)
-        included.append(section)
-    return included
 
 
 def _check_callback_records(section: Section) -> None:

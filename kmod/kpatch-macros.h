@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Marks for patch authors, under kpatch's macro names so that patches written
- * for kpatch-build build unchanged. A patch includes this header by its bare
- * name, `#include "kpatch-macros.h"`: the patched compile has kmod/ on its
- * include path.
+ * for kpatch-build with these marks build unchanged. A patch includes this
+ * header by its bare name, `#include "kpatch-macros.h"`: the patched compile
+ * copies kmod/'s headers into the include folder of the build.
  *
  * Each mark is a small variable in a section that elfdiff reads. Callback
  * records (.kpatch.callbacks.<kind>) go into the patch module; the ignore
@@ -28,8 +28,8 @@
  * file containing the mark belongs to. elfdiff carries the record and the
  * callback function into the patch module and fills in the object name. The
  * patch module passes the callbacks to the livepatch core in struct
- * klp_callbacks. Documentation/livepatch/callbacks.rst says when each one
- * runs. A pre-patch callback that returns an error stops the patch from
+ * klp_callbacks. Documentation/livepatch/callbacks.rst describes when each
+ * one runs. A pre-patch callback that returns an error stops the patch from
  * being enabled, or a patched module from loading while the patch is
  * enabled.
  *
@@ -66,10 +66,12 @@
 	};
 
 /*
- * Leave a section that changed only as a side effect out of the patch, for
+ * Count a section that changed only as a side effect as unchanged, for
  * example a table that a changed macro rebuilt. _sec is the section name as
- * a string literal, such as "__ex_table". elfdiff stops with an error when
- * the patched object has no such section.
+ * a string literal, such as "_ftrace_events". elfdiff stops with an error
+ * when the patched object has no such section. The entries of a special
+ * section (__ex_table, __bug_table, ...) that belong to included functions
+ * still go into the patch.
  */
 #define KPATCH_IGNORE_SECTION(_sec)						\
 	static const char *const __UNIQUE_ID(kpatch_ignore_section_)		\

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import logging
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,19 @@ def test_static_call_through_key(case):
     targets = [symtab.get_symbol(r["r_info_sym"]).name for r in rela.iter_relocations()]
     assert [name for name in targets if "__SCK__demo_hook" in name]
     assert not [name for name in targets if "__SCT__" in name]
+
+
+def test_force_unsafe_compile_error(tmp_path):
+    """KPATCH_FORCE_UNSAFE has no livepatch counterpart, so the patch does not compile."""
+    source = tmp_path / "force.c"
+    source.write_text(
+        '#include "kpatch-macros.h"\nint demo_show(int x) { return x; }\n'
+        "KPATCH_FORCE_UNSAFE(demo_show);\n"
+    )
+    completed = subprocess.run(
+        ["gcc", "-c", *MARK_CFLAGS, str(source), "-o", str(tmp_path / "force.o")],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode != 0
+    assert "KPATCH_FORCE_UNSAFE(demo_show) is not supported" in completed.stderr
