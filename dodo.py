@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from doit import create_after, get_var
+from doit import create_after, doit_cmd, get_var
 from doit.tools import config_changed
 
 from steps import stages
 from steps.errors import BuildError
-from steps.reporting import Reporter, setup_logging
-from steps.settings import PARAMETERS, load_settings
+from steps.reporting import Reporter, setup_logging, stop_on_interrupt
+from steps.settings import PARAMETERS, check_variables, load_settings
 
 DOIT_CONFIG = {
     "default_tasks": ["build"],
@@ -26,10 +26,12 @@ DOIT_CONFIG = {
 
 setup_logging(verbose=bool(get_var("verbose", "")))
 try:
+    check_variables(doit_cmd._CMDLINE_VARS or {})
     S = load_settings({key: get_var(key, "") for key in PARAMETERS})
 except BuildError as error:
     sys.stderr.write(f"error: {error}\n")
     sys.exit(1)
+stop_on_interrupt()
 
 # Independent tasks (the diff of each changed object) run in parallel processes.
 # The kernel builds and the patched build take turns through the cache lock.

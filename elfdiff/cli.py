@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .diff import DiffRequest, diff_objects
-from .errors import EXIT_OK, ElfDiffError
+from .errors import EXIT_ERROR, EXIT_OK, ElfDiffError
 
 log = logging.getLogger("elfdiff")
 
@@ -50,11 +50,17 @@ def main(argv: list[str] | None = None) -> int:
         patch_name=arguments.patch_name,
         output=arguments.output,
     )
+    if not arguments.output.resolve().parent.is_dir():
+        print(f"error: folder {arguments.output.parent} of the output not found", file=sys.stderr)
+        return EXIT_ERROR
     try:
         result = diff_objects(request)
     except ElfDiffError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return EXIT_ERROR
     for name in result.changed_functions:
         print(f"changed function: {name}")
     for name in result.new_functions:

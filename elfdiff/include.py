@@ -105,7 +105,9 @@ def include_changed_functions(patched: ElfObject, inclusion: Inclusion) -> list[
         section = symbol.section
         if section.name.startswith(INIT_SECTION_PREFIXES):
             raise UnsupportedChange(
-                f"__init function {symbol.name} changed; init code has already run and cannot be patched"
+                f"__init function {symbol.name} changed; init code has already run and cannot be "
+                f"patched; if only the next boot needs the change, mark it "
+                f"KPATCH_IGNORE_FUNCTION({symbol.name})"
             )
         if section.bundle is not symbol:
             raise UnsupportedChange(

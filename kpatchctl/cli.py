@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list loaded and installed patch modules")
     info = commands.add_parser("info", help="show the modinfo fields of a patch module")
     info.add_argument("module", help="file path, installed name or loaded module name")
+    _add_release(info)
     install = commands.add_parser("install", help="install a patch module to load at boot")
     _add_release(install)
     install.add_argument("module", help="patch module file (.ko)")
@@ -116,7 +117,7 @@ def run_command(context: Context, args: argparse.Namespace) -> None:
         "load": lambda: load_command(context, args.module, timeouts),
         "unload": lambda: unload_command(context, args.module, timeouts),
         "list": lambda: list_command(context),
-        "info": lambda: info_command(context, args.module),
+        "info": lambda: info_command(context, args.module, args.release),
         "install": lambda: install_command(context, args.module, args.release),
         "uninstall": lambda: uninstall_command(context, args.module, args.release),
         "signal": lambda: signal_command(context),

@@ -21,7 +21,7 @@ def install_command(context: Context, module_file: str, release: str | None) -> 
     if not path.is_file():
         raise KpatchError(f"module file not found: {path}; check the path")
     if path.suffix != ".ko":
-        raise KpatchError(f"{path} is not a .ko file; pass the module that kpatch-build wrote")
+        raise KpatchError(f"{path} is not a .ko file; pass the module that `doit build` wrote")
     info = read_modinfo(path)
     require_livepatch(info)
     hint = f"rebuild the patch against kernel {release}"

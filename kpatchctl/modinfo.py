@@ -82,7 +82,7 @@ def read_modinfo(path: Path) -> ModuleInfo:
     if data is None:
         raise KpatchError(
             f"{path} has no .modinfo section, so it is not a kernel module; "
-            "pass the .ko file that kpatch-build wrote"
+            "pass the .ko file that `doit build` wrote"
         )
     return ModuleInfo(path=path, fields=parse_modinfo(data))
 

@@ -1,10 +1,10 @@
 """The list, info and version subcommands, which only read."""
 
 from importlib import metadata
+from pathlib import Path
 
 from kpatchctl.context import Context
 from kpatchctl.errors import KpatchError
-from kpatchctl.load import find_module_file
 from kpatchctl.modinfo import module_name_from_file_name, read_modinfo
 from kpatchctl.procfs import blocking_tasks
 from kpatchctl.unload import loaded_patch_names
@@ -84,9 +84,13 @@ def live_lines(context: Context, name: str) -> list[str]:
     return lines
 
 
-def info_command(context: Context, module: str) -> None:
-    """Print the modinfo fields of a module file, plus its state if it is loaded."""
-    path = find_module_file(context, module)
+def info_command(context: Context, module: str, release: str | None = None) -> None:
+    """Print the modinfo fields of a module file, plus its state if it is loaded.
+
+    RELEASE picks the kernel whose installed patches are searched (default: the running one).
+    """
+    release = release or context.paths.kernel_release()
+    path = Path(module) if Path(module).is_file() else context.store.find(module, release)
     lines = []
     name = module_name_from_file_name(module)
     if path is not None:
@@ -98,7 +102,7 @@ def info_command(context: Context, module: str) -> None:
     if not lines:
         raise KpatchError(
             f"module not found: {module} is not a file, not installed for kernel "
-            f"{context.paths.kernel_release()} and not loaded; "
+            f"{release} and not loaded; "
             "run 'kpatch list' to see the installed and loaded patches"
         )
     print("\n".join(lines))

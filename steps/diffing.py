@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elfdiff.diff import DiffRequest, diff_objects
-from elfdiff.errors import NoChange
+from elfdiff.errors import ElfDiffError, NoChange
 from elfdiff.special import SPECIAL_SECTIONS
 
 from .commands import run
@@ -65,7 +65,16 @@ def diff_object(request: ObjectDiff) -> dict:
         output=request.output,
     )
     try:
-        result = diff_objects(diff_request)
+        try:
+            result = diff_objects(diff_request)
+        except NoChange:
+            raise
+        except ElfDiffError as error:
+            # Keep the reason beside the diff outputs, and name the object in the error.
+            request.summary.write_text(
+                json.dumps({"object": request.obj, "error": str(error)}, indent=1) + "\n"
+            )
+            raise BuildError(f"{request.obj}: {error}") from None
         summary = {
             "object": request.obj,
             "parent": request.parent_name,

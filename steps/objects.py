@@ -8,6 +8,7 @@ or a module) links each object.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import defaultdict
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
+
+log = logging.getLogger("klpbuild.objects")
 
 # Objects never worth comparing: link products, generated or special-purpose code.
 SKIPPED_PREFIXES = (
@@ -144,4 +147,9 @@ def select_targets(objects: list[str], build_dir: Path, targets: tuple[str, ...]
             f"target={','.join(unknown)}: the patch changes nothing there; "
             f"it changes {', '.join(sorted(by_parent))}"
         )
+    left_out = sorted(
+        obj for parent, group in by_parent.items() if parent not in targets for obj in group
+    )
+    if left_out:
+        log.info("target= leaves out %s", " ".join(left_out))
     return sorted(obj for target in targets for obj in by_parent[target])

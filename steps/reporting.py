@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -31,18 +34,63 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+INTERRUPTED = "error: interrupted; the kernel tree is back in its original state\n"
+_main_pid = os.getpid()
+_in_stage = False
+
+
 def stage(function: Callable) -> Callable:
-    """Wrap a stage for doit: expected errors become a failed task, not a traceback."""
+    """Wrap a stage for doit: expected errors become a failed task, not a traceback.
+
+    An interrupt ends the whole run once the stage has cleaned up (the tree
+    journal restores on the way out), with one error line from the main process.
+    """
 
     @functools.wraps(function)
     def action(*args, **kwargs):
+        global _in_stage
+        _in_stage = True
         try:
             result = function(*args, **kwargs)
         except (BuildError, ElfDiffError) as error:
             return TaskFailed(str(error))
+        except KeyboardInterrupt:
+            _exit_interrupted()
+        finally:
+            _in_stage = False
         return result if isinstance(result, dict) else None
 
     return action
+
+
+def _exit_interrupted() -> None:
+    if os.getpid() == _main_pid:
+        # Worker processes may still be restoring the tree: wait for them to end.
+        for child in multiprocessing.active_children():
+            child.join(timeout=120)
+        sys.stderr.write(INTERRUPTED)
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _on_interrupt(signum, frame) -> None:
+    if _in_stage:
+        raise KeyboardInterrupt
+    if os.getpid() == _main_pid:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGINT)
+    _exit_interrupted()
+
+
+def stop_on_interrupt() -> None:
+    """Make Ctrl-C end the run with one error line, after every stage has cleaned up.
+
+    doit runs stages in worker processes, which inherit this handler: a worker
+    inside a stage raises KeyboardInterrupt there, so its tree journal restores.
+    """
+    global _main_pid
+    _main_pid = os.getpid()
+    signal.signal(signal.SIGINT, _on_interrupt)
 
 
 class Reporter(ConsoleReporter):

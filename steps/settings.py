@@ -109,6 +109,8 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
         jobs = int(values.get("jobs") or 0) or _cpu_count()
     except ValueError:
         raise BuildError(f"jobs={values['jobs']} is not a number") from None
+    if jobs < 1:
+        raise BuildError(f"jobs={values['jobs']} is invalid; pass a number of 1 or more")
     replace = values.get("replace") or "1"
     if replace not in ("0", "1"):
         raise BuildError(f"replace={replace} must be 1 (atomic replace) or 0 (stack)")
@@ -171,3 +173,13 @@ def load_settings(values: dict[str, str]) -> Settings:
 
     src = Path(values["src"]) if values.get("src") else None
     return parse_settings(values, source_identity(SourceRequest(tree=src)), compiler_version())
+
+
+def check_variables(names) -> None:
+    """Reject command-line variables that no stage reads, such as a misspelt target=."""
+    unknown = sorted(set(names) - set(PARAMETERS) - {"verbose"})
+    if unknown:
+        raise BuildError(
+            f"unknown variable {', '.join(unknown)}; the variables are "
+            + ", ".join(f"{name}=" for name in (*PARAMETERS, "verbose"))
+        )

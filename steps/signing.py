@@ -34,6 +34,12 @@ def sign_module(module: Path, build_dir: Path, signkey: Path | None) -> bool:
             raise BuildError("signkey= was given, but the kernel has no CONFIG_MODULE_SIG")
         return False
     if signkey is not None:
+        text = signkey.read_text(errors="replace")
+        if "PRIVATE KEY-----" not in text or "BEGIN CERTIFICATE-----" not in text:
+            raise BuildError(
+                f"signkey={signkey} must be a PEM file with a private key and its X.509 "
+                "certificate (cat key.pem cert.pem > signkey.pem)"
+            )
         key = certificate = signkey
     else:
         key = build_dir / options.get("CONFIG_MODULE_SIG_KEY", "certs/signing_key.pem")

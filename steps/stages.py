@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from pathlib import Path
 
 from cache import locked
@@ -13,6 +15,8 @@ from .kernel import COMPARISON_KCFLAGS, KernelBuild, build_kernel
 from .reporting import stage
 from .settings import Settings
 from .source import SourceRequest, prepare_source
+
+log = logging.getLogger("klpbuild.stages")
 
 
 def _tree(settings: Settings):
@@ -171,12 +175,21 @@ def finalize(settings: Settings) -> None:
     from .module import finalize as finalize_module
     from .signing import sign_module
 
-    finalize_module(
-        settings.work / "module" / f"{settings.module}.ko",
-        settings.module_path,
-        settings.run_dir / "Module.symvers",
-    )
-    sign_module(settings.module_path, settings.run_dir, settings.signkey)
+    # The module reaches out= only whole: finalised and, where the kernel wants it, signed.
+    unsigned = settings.work / f"{settings.module}.ko"
+    try:
+        settings.module_path.unlink(missing_ok=True)
+        finalize_module(
+            settings.work / "module" / f"{settings.module}.ko",
+            unsigned,
+            settings.run_dir / "Module.symvers",
+        )
+        sign_module(unsigned, settings.run_dir, settings.signkey)
+        settings.module_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(unsigned, settings.module_path)
+        log.info("wrote %s", settings.module_path)
+    except OSError as error:
+        raise BuildError(f"cannot write {settings.module_path}: {error.strerror}") from None
 
 
 def read_check(patch: Path) -> dict[str, str]:
@@ -228,6 +241,7 @@ def vm(settings: Settings) -> None:
             work=settings.work,
         )
     )
-    print("PASS" if passed else f"FAIL: {verdict}")
-    if not passed:
+    if passed:
+        print("PASS")
+    else:
         raise BuildError(f"VM check failed: {verdict}")

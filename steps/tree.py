@@ -100,16 +100,17 @@ def changes_undone():
 
 def _restore(journal: Journal, previous) -> None:
     # A second signal during the restore must not leave it half done.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         journal.restore()
         log.info("restored the kernel tree: sources, objects and .cmd files")
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous_interrupt)
         signal.signal(signal.SIGTERM, previous)
 
 
 def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:
+    start = log_file.stat().st_size if log_file.exists() else 0
     try:
         run(
             [
@@ -133,3 +134,8 @@ def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:
             f"{patch.name} does not apply to {tree.name}; rebase it on this kernel source "
             f"(patch output in {log_file})"
         ) from None
+    with open(log_file, errors="replace") as stream:
+        stream.seek(start)
+        fuzzy = [line.strip() for line in stream if "with fuzz" in line]
+    for line in fuzzy:
+        log.warning("%s: %s; check that the change landed where you meant", patch.name, line)

@@ -469,6 +469,15 @@ def test_info_for_installed(kernel, modules, capsys):
     assert f"filename:       {expected}" in capsys.readouterr().out
 
 
+def test_info_for_other_release(kernel, modules, capsys):
+    assert run(kernel, "install", "-k", OTHER_RELEASE, modules["other"]) == 0
+    capsys.readouterr()
+    assert run(kernel, "info", "-k", OTHER_RELEASE, "livepatch-other") == 0
+    expected = installed_path(kernel, OTHER_RELEASE, "livepatch-other.ko")
+    assert f"filename:       {expected}" in capsys.readouterr().out
+    assert run(kernel, "info", "livepatch-other") != 0
+
+
 def test_info_for_loaded(kernel, modules, capsys):
     assert run(kernel, "load", modules["patch"]) == 0
     assert run(kernel, "info", PATCH) == 0

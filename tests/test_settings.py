@@ -6,7 +6,7 @@ import pytest
 
 from steps.errors import BuildError
 from steps.objects import select_targets
-from steps.settings import parse_settings
+from steps.settings import check_variables, parse_settings
 from steps.signing import sign_module
 from steps.symvers import check_versions_kept, read_versions
 
@@ -114,3 +114,32 @@ def test_missing_kernel_key(tmp_path):
     )
     with pytest.raises(BuildError, match="pass signkey=FILE"):
         sign_module(tmp_path / "m.ko", tmp_path, None)
+
+
+@pytest.mark.parametrize("jobs", ["-1", "-3"])
+def test_jobs_below_one(tmp_path, jobs):
+    with pytest.raises(BuildError, match=f"jobs={jobs} is invalid; pass a number of 1 or more"):
+        settings(tmp_path, jobs=jobs)
+
+
+def test_unknown_variable():
+    check_variables(["patch", "target", "verbose"])
+    with pytest.raises(
+        BuildError, match="unknown variable Replace, tagret; the variables are patch="
+    ):
+        check_variables(["patch", "tagret", "Replace"])
+
+
+def test_signkey_without_certificate(tmp_path):
+    (tmp_path / ".config").write_text('CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_HASH="sha256"\n')
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(BuildError, match="must be a PEM file with a private key and its X.509"):
+        sign_module(tmp_path / "m.ko", tmp_path, key)
+
+
+def test_select_targets_logs_left_out(tmp_path, caplog):
+    build = kbuild_tree(tmp_path)
+    with caplog.at_level("INFO", logger="klpbuild.objects"):
+        select_targets(["fs/binfmt_misc.o", "kernel/fork.o"], build, ("binfmt_misc",))
+    assert "target= leaves out kernel/fork.o" in caplog.text
