@@ -181,7 +181,10 @@ def test_interrupt_restores_tree(built, tmp_path):
         time.sleep(0.02)
     assert journal_path().exists(), "the build never started changing the tree"
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
-    assert process.returncode != 0
+    _, stderr = process.communicate(timeout=120)
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert process.returncode == 130
+    assert errors == ["error: interrupted; the kernel tree is back in its original state"], stderr
+    assert "Traceback" not in stderr
     assert digest(tree / "fs/proc/meminfo.c") == before
     assert not journal_left()
