@@ -18,6 +18,8 @@ from steps.errors import BuildError
 from steps.reporting import Reporter, setup_logging, stop_on_interrupt
 from steps.settings import PARAMETERS, check_variables, load_settings
 
+PATCH_TASKS = {"build", "patched", "diff", "link", "module", "finalize", "vm"}
+
 DOIT_CONFIG = {
     "default_tasks": ["build"],
     "reporter": Reporter,
@@ -32,6 +34,12 @@ except BuildError as error:
     sys.stderr.write(f"error: {error}\n")
     sys.exit(1)
 stop_on_interrupt()
+
+# Tasks that need patch=: fail before the kernel tasks run, not after them.
+_requested = {argument for argument in sys.argv[1:] if not argument.startswith("-")}
+if not S.patches and (_requested & PATCH_TASKS or not _requested - {"run"}):
+    sys.stderr.write("error: no patch given; pass patch=FILE (several as patch=a.patch,b.patch)\n")
+    sys.exit(1)
 
 # Independent tasks (the diff of each changed object) run in parallel processes.
 # The kernel builds and the patched build take turns through the cache lock.

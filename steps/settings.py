@@ -111,6 +111,11 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
         raise BuildError(f"jobs={values['jobs']} is not a number") from None
     if jobs < 1:
         raise BuildError(f"jobs={values['jobs']} is invalid; pass a number of 1 or more")
+    out = Path(values.get("out") or ".").resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BuildError(f"out={out} cannot be created: {error.strerror}") from None
     replace = values.get("replace") or "1"
     if replace not in ("0", "1"):
         raise BuildError(f"replace={replace} must be 1 (atomic replace) or 0 (stack)")
@@ -123,7 +128,7 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
         config=config,
         vmlinux=vmlinux,
         module=module_name(name),
-        out=Path(values.get("out") or ".").resolve(),
+        out=out,
         jobs=jobs,
         source_id=source_id,
         compiler=compiler,
