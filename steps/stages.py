@@ -212,7 +212,7 @@ def read_check(patch: Path) -> dict[str, str]:
 
 
 def changed_modules(settings: Settings) -> tuple[Path, ...]:
-    """The modules (.ko of the bootable build) whose code the patch changes."""
+    """Return the modules (.ko of the bootable build) whose code the patch changes."""
     modules = {
         request.parent_symtab
         for request in object_diffs(settings)

@@ -75,9 +75,9 @@ class Guest:
 
     FILES maps absolute guest paths to host files; TREES are host folders whose
     contents are merged into the guest root. SCRIPT runs under busybox sh after
-    the prelude (proc, sysfs, devtmpfs mounted; helpers report, wait_transition
-    and wait_gone defined) and should end with `report VERDICT`, which prints
-    the verdict line and powers the guest off.
+    the prelude, which mounts proc, sysfs and devtmpfs and defines the helpers
+    report, wait_transition and wait_gone. It should end with `report VERDICT`,
+    which prints the verdict line and powers the guest off.
     """
 
     kernel_image: Path
@@ -150,8 +150,8 @@ def qemu_command(guest: Guest, initramfs: Path) -> list[str]:
 def run_guest(guest: Guest) -> tuple[str, str]:
     """Boot GUEST and return (its verdict, the console output).
 
-    The console is also kept in WORK/vm-console.log; a guest that prints no
-    verdict or does not stop within the timeout is an error that names it.
+    The console is also kept in WORK/vm-console.log. A guest that prints no
+    verdict or does not stop within the timeout raises BuildError naming that file.
     """
     if not guest.kernel_image.is_file():
         raise BuildError(f"kernel image {guest.kernel_image} not found; run `doit kernel`")
