@@ -151,7 +151,10 @@ def _dwarf_source(parent: Path):
         if cache is None:
             from .dwarf import read_struct_sizes
 
-            cache = read_struct_sizes(parent)
+            # A parent given as `readelf -s` text has no DWARF to read.
+            with open(parent, "rb") as stream:
+                is_elf = stream.read(4) == b"\x7fELF"
+            cache = read_struct_sizes(parent) if is_elf else {}
         return cache.get(struct_name)
 
     return size_of
