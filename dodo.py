@@ -19,6 +19,12 @@ from steps.reporting import Reporter, setup_logging, stop_on_interrupt
 from steps.settings import PARAMETERS, check_variables, load_settings
 
 PATCH_TASKS = {"build", "patched", "diff", "link", "module", "finalize", "vm"}
+ALL_TASKS = PATCH_TASKS | {"source", "config", "kernel", "kernel_cmp", "struct_sizes"}
+# doit's own commands other than run take task names without running them.
+DOIT_COMMANDS = {
+    "run", "list", "info", "help", "forget", "clean", "ignore", "dumpdb", "strace",
+    "tabcompletion", "auto", "reset-dep",
+}  # fmt: skip
 
 DOIT_CONFIG = {
     "default_tasks": ["build"],
@@ -26,7 +32,7 @@ DOIT_CONFIG = {
     "verbosity": 2,
 }
 
-setup_logging(verbose=bool(get_var("verbose", "")))
+setup_logging(verbose=get_var("verbose", "") not in ("", "0"))
 try:
     check_variables(doit_cmd._CMDLINE_VARS or {})
     S = load_settings({key: get_var(key, "") for key in PARAMETERS})
@@ -36,8 +42,11 @@ except BuildError as error:
 stop_on_interrupt()
 
 # Tasks that need patch=: fail before the kernel tasks run, not after them.
-_requested = {argument for argument in sys.argv[1:] if not argument.startswith("-")}
-if not S.patches and (_requested & PATCH_TASKS or not _requested - {"run"}):
+# Words that are not task names (option values, variables) are ignored.
+_words = [argument for argument in sys.argv[1:] if not argument.startswith("-")]
+_running = not _words or _words[0] not in DOIT_COMMANDS or _words[0] == "run"
+_tasks = {word.split(":")[0] for word in _words} & ALL_TASKS
+if _running and not S.patches and (_tasks & PATCH_TASKS or not _tasks):
     sys.stderr.write("error: no patch given; pass patch=FILE (several as patch=a.patch,b.patch)\n")
     sys.exit(1)
 

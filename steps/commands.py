@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import BuildError
@@ -29,7 +31,9 @@ def run(
     if env:
         full_env.update(env)
     try:
-        completed = subprocess.run(
+        # A session of its own, so that an interrupt stops make with every compiler
+        # under it before the caller restores the tree.
+        process = subprocess.Popen(
             command,
             cwd=cwd,
             env=full_env,
@@ -37,9 +41,16 @@ def run(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise BuildError(f"{command[0]} not found; install it (see README)") from None
+    try:
+        output, _ = process.communicate()
+    except BaseException:
+        _stop_group(process)
+        raise
+    completed = subprocess.CompletedProcess(command, process.returncode, output)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "a") as stream:
@@ -50,3 +61,21 @@ def run(
         where = f"; full output in {log_file}" if log_file else ""
         raise BuildError(f"{what or command[0]} failed (exit {completed.returncode}){where}")
     return completed.stdout
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop PROCESS and everything it started, and wait until they are gone."""
+    for signum, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()
+            try:
+                # Signal 0 checks whether any member of the group is left.
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

@@ -8,10 +8,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cache import locked
-
 from .commands import run
 from .errors import BuildError
+from .tree import tree_locked
 
 log = logging.getLogger("klpbuild.kernel")
 
@@ -61,7 +60,7 @@ def build_kernel(build: KernelBuild) -> None:
     log_file = build.build_dir / "build.log"
     log_file.unlink(missing_ok=True)
     log.info("building %s in %s", " ".join(build.targets), build.build_dir)
-    with locked():
+    with tree_locked():
         run(
             make_command(build, *build.targets),
             log_file=log_file,

@@ -7,12 +7,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cache import locked
 from elfdiff.klp import finalize_module
 from elfdiff.lookup import read_exports
 
 from .commands import run
 from .errors import BuildError
+from .tree import tree_locked
 
 log = logging.getLogger("klpbuild.module")
 
@@ -51,7 +51,7 @@ def build_module(request: ModuleBuild) -> Path:
         "modules",
     ]
     # The lock keeps a kernel build of another run from changing the build folder meanwhile.
-    with locked():
+    with tree_locked():
         run(command, log_file=folder / "build.log", what="building the patch module")
     module = folder / f"{request.name}.ko"
     if not module.is_file():

@@ -15,6 +15,7 @@ from doit.reporter import ConsoleReporter
 from rich.console import Console
 from rich.logging import RichHandler
 
+from cache import journal_path
 from elfdiff.errors import ElfDiffError
 
 from .errors import BuildError
@@ -35,6 +36,9 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 INTERRUPTED = "error: interrupted; the kernel tree is back in its original state\n"
+INTERRUPTED_UNRESTORED = (
+    "error: interrupted before the kernel tree was restored; the next run restores it\n"
+)
 _main_pid = os.getpid()
 _in_stage = False
 
@@ -64,11 +68,16 @@ def stage(function: Callable) -> Callable:
 
 
 def _exit_interrupted() -> None:
+    # NOTE: os._exit skips doit's database update, so tasks finished in this
+    # run run again next time; they are cached, so that costs little.
     if os.getpid() == _main_pid:
         # Worker processes may still be restoring the tree: wait for them to end.
         for child in multiprocessing.active_children():
             child.join(timeout=120)
-        sys.stderr.write(INTERRUPTED)
+        if journal_path().exists():
+            sys.stderr.write(INTERRUPTED_UNRESTORED)
+        else:
+            sys.stderr.write(INTERRUPTED)
     sys.stderr.flush()
     os._exit(130)
 
@@ -91,6 +100,8 @@ def stop_on_interrupt() -> None:
     global _main_pid
     _main_pid = os.getpid()
     signal.signal(signal.SIGINT, _on_interrupt)
+    # kill, timeout(1) and CI cancels send SIGTERM: stop the workers the same way.
+    signal.signal(signal.SIGTERM, _on_interrupt)
 
 
 class Reporter(ConsoleReporter):

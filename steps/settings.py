@@ -106,7 +106,7 @@ def parse_settings(values: dict[str, str], source_id: str, compiler: str) -> Set
     if vmlinux is not None and not vmlinux.is_file():
         raise BuildError(f"vmlinux {vmlinux} not found")
     try:
-        jobs = int(values.get("jobs") or 0) or _cpu_count()
+        jobs = int(values["jobs"]) if values.get("jobs") else _cpu_count()
     except ValueError:
         raise BuildError(f"jobs={values['jobs']} is not a number") from None
     if jobs < 1:

@@ -7,14 +7,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from cache import locked
-
 from .config import ConfigRequest, make_config
 from .errors import BuildError
 from .kernel import COMPARISON_KCFLAGS, KernelBuild, build_kernel
 from .reporting import stage
 from .settings import Settings
 from .source import SourceRequest, prepare_source
+from .tree import tree_locked
 
 log = logging.getLogger("klpbuild.stages")
 
@@ -32,7 +31,7 @@ def source(settings: Settings) -> None:
 def config(settings: Settings) -> None:
     # Under the cache lock: concurrent runs share the scratch folder and the .config
     # files, and a .config that changes even briefly makes kbuild rebuild everything.
-    with locked():
+    with tree_locked():
         text = make_config(
             ConfigRequest(
                 tree=_tree(settings),
@@ -176,20 +175,28 @@ def finalize(settings: Settings) -> None:
     from .signing import sign_module
 
     # The module reaches out= only whole: finalised and, where the kernel wants it, signed.
-    unsigned = settings.work / f"{settings.module}.ko"
+    finished = settings.work / f"{settings.module}.ko"
     try:
         settings.module_path.unlink(missing_ok=True)
         finalize_module(
             settings.work / "module" / f"{settings.module}.ko",
-            unsigned,
+            finished,
             settings.run_dir / "Module.symvers",
         )
-        sign_module(unsigned, settings.run_dir, settings.signkey)
-        settings.module_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(unsigned, settings.module_path)
-        log.info("wrote %s", settings.module_path)
+        sign_module(finished, settings.run_dir, settings.signkey)
     except OSError as error:
+        raise BuildError(f"cannot finalise {finished}: {error.strerror}") from None
+    if finished.resolve() == settings.module_path.resolve():
+        return
+    # Through a temporary file, so that out= never holds a partly written module.
+    temporary = settings.module_path.with_name(f".{settings.module_path.name}.tmp")
+    try:
+        shutil.copy2(finished, temporary)
+        temporary.replace(settings.module_path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
         raise BuildError(f"cannot write {settings.module_path}: {error.strerror}") from None
+    log.info("wrote %s", settings.module_path)
 
 
 def read_check(patch: Path) -> dict[str, str]:

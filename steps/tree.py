@@ -83,13 +83,24 @@ def _raise_interrupt(signum, frame):
 
 
 @contextmanager
+def tree_locked():
+    """Hold the cache lock, with the tree first restored from a killed run's journal.
+
+    Every stage that compiles in the shared tree uses it, so none compiles
+    sources that a killed run left patched.
+    """
+    with locked():
+        recover()
+        yield
+
+
+@contextmanager
 def changes_undone():
     """Yield a Journal; on exit, also by exception or SIGTERM, restore what it kept.
 
     The cache lock is held throughout, so concurrent runs take turns.
     """
-    with locked():
-        recover()
+    with tree_locked():
         journal = Journal(journal_path())
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
@@ -99,14 +110,15 @@ def changes_undone():
 
 
 def _restore(journal: Journal, previous) -> None:
-    # A second signal during the restore must not leave it half done.
-    previous_interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A second signal during the restore must not leave it half done: hold
+    # SIGINT and SIGTERM until it is over.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         journal.restore()
         log.info("restored the kernel tree: sources, objects and .cmd files")
     finally:
-        signal.signal(signal.SIGINT, previous_interrupt)
         signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def apply_patch(tree: Path, patch: Path, log_file: Path) -> None:

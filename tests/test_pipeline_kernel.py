@@ -159,8 +159,12 @@ def test_compile_error_restores_tree(built, tmp_path):
 def test_interrupt_restores_tree(built, tmp_path):
     """SIGINT while the patched objects compile still restores sources and objects."""
     _, db, _ = built
+    from steps.settings import load_settings
+
     tree = source_tree()
     before = digest(tree / "fs/proc/meminfo.c")
+    original = load_settings({}).cmp_dir / "fs/proc/meminfo.o"
+    original_state = (digest(original), original.stat().st_mtime_ns)
     process = subprocess.Popen(
         [
             *DOIT,
@@ -188,3 +192,6 @@ def test_interrupt_restores_tree(built, tmp_path):
     assert "Traceback" not in stderr
     assert digest(tree / "fs/proc/meminfo.c") == before
     assert not journal_left()
+    # No compiler outlives the run and rewrites the original object after the restore.
+    time.sleep(3)
+    assert (digest(original), original.stat().st_mtime_ns) == original_state
