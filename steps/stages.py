@@ -199,6 +199,9 @@ def finalize(settings: Settings) -> None:
     log.info("wrote %s", settings.module_path)
 
 
+CHECK_KEYS = ("setup", "check", "show")
+
+
 def read_check(patch: Path) -> dict[str, str]:
     """Read the check, show and setup commands from the .check file beside PATCH."""
     check_file = patch.with_suffix(".check")
@@ -207,10 +210,16 @@ def read_check(patch: Path) -> dict[str, str]:
             f"{check_file} not found; the VM check needs a check: command for this patch"
         )
     commands = {}
-    for line in check_file.read_text().splitlines():
+    for number, line in enumerate(check_file.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
         key, colon, value = line.partition(":")
-        if colon and not line.startswith("#"):
-            commands[key.strip()] = value.strip()
+        if not colon or key.strip() not in CHECK_KEYS:
+            raise BuildError(
+                f"{check_file}:{number}: expected one of {', '.join(k + ':' for k in CHECK_KEYS)}"
+                " followed by a shell command"
+            )
+        commands[key.strip()] = value.strip()
     if "check" not in commands:
         raise BuildError(f"{check_file} has no check: line")
     commands.setdefault("show", commands["check"])

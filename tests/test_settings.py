@@ -8,6 +8,7 @@ from steps.errors import BuildError
 from steps.objects import select_targets
 from steps.settings import check_variables, parse_settings
 from steps.signing import sign_module
+from steps.stages import read_check
 from steps.symvers import check_versions_kept, read_versions
 
 
@@ -143,3 +144,17 @@ def test_select_targets_logs_left_out(tmp_path, caplog):
     with caplog.at_level("INFO", logger="klpbuild.objects"):
         select_targets(["fs/binfmt_misc.o", "kernel/fork.o"], build, ("binfmt_misc",))
     assert "target= leaves out kernel/fork.o" in caplog.text
+
+
+def test_check_file_keys(tmp_path):
+    patch = tmp_path / "fix.patch"
+    check = tmp_path / "fix.check"
+    check.write_text("# comment\nsetup: mount x\ncheck: grep -q a:b /f\n")
+    assert read_check(patch) == {
+        "setup": "mount x",
+        "check": "grep -q a:b /f",
+        "show": "grep -q a:b /f",
+    }
+    check.write_text("check: true\nchek: false\n")
+    with pytest.raises(BuildError, match=r"fix.check:2: expected one of setup:, check:, show:"):
+        read_check(patch)
