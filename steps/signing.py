@@ -12,23 +12,15 @@ import logging
 from pathlib import Path
 
 from .commands import run
+from .config import parse_config
 from .errors import BuildError
 
 log = logging.getLogger("klpbuild.signing")
 
 
-def kernel_config(build_dir: Path) -> dict[str, str]:
-    options = {}
-    for line in (build_dir / ".config").read_text().splitlines():
-        name, equals, value = line.partition("=")
-        if equals and name.startswith("CONFIG_"):
-            options[name] = value.strip('"')
-    return options
-
-
 def sign_module(module: Path, build_dir: Path, signkey: Path | None) -> bool:
     """Sign MODULE when the kernel checks signatures; return whether it was signed."""
-    options = kernel_config(build_dir)
+    options = parse_config((build_dir / ".config").read_text())
     if options.get("CONFIG_MODULE_SIG") != "y":
         if signkey is not None:
             raise BuildError("signkey= was given, but the kernel has no CONFIG_MODULE_SIG")
@@ -42,7 +34,7 @@ def sign_module(module: Path, build_dir: Path, signkey: Path | None) -> bool:
             )
         key = certificate = signkey
     else:
-        key = build_dir / options.get("CONFIG_MODULE_SIG_KEY", "certs/signing_key.pem")
+        key = build_dir / options.get("CONFIG_MODULE_SIG_KEY", "certs/signing_key.pem").strip('"')
         certificate = build_dir / "certs" / "signing_key.x509"
         if not key.is_file() or not certificate.is_file():
             raise BuildError(
@@ -52,7 +44,7 @@ def sign_module(module: Path, build_dir: Path, signkey: Path | None) -> bool:
     sign_file = build_dir / "scripts" / "sign-file"
     if not sign_file.is_file():
         raise BuildError(f"{sign_file} not found; the kernel build is incomplete")
-    hash_name = options.get("CONFIG_MODULE_SIG_HASH", "sha256")
+    hash_name = options.get("CONFIG_MODULE_SIG_HASH", "sha256").strip('"')
     run(
         [str(sign_file), hash_name, str(key), str(certificate), str(module)],
         what=f"signing {module.name}",

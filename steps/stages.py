@@ -188,7 +188,7 @@ def finalize(settings: Settings) -> None:
         raise BuildError(f"cannot finalise {finished}: {error.strerror}") from None
     if finished.resolve() == settings.module_path.resolve():
         return
-    # Through a temporary file, so that out= never holds a partly written module.
+    # Copy through a temporary file, so that out= never contains a partly written module.
     temporary = settings.module_path.with_name(f".{settings.module_path.name}.tmp")
     try:
         shutil.copy2(finished, temporary)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .commands import log as command_log
@@ -46,6 +47,12 @@ wait_gone() {{
     i=0
     while [ -e "$1" ]; do i=$((i + 1)); [ $i -gt 600 ] && return 1; sleep 0.1; done
 }}
+step() {{
+    name=$1; shift
+    "$@" > /tmp/step.out 2>&1
+    echo "STEP $name $?"
+    sed "s/^/OUT $name: /" /tmp/step.out
+}}
 """
 
 CHECK_SCRIPT = """check() {{ sh -c {check} >/dev/null 2>&1; }}
@@ -69,6 +76,40 @@ report PASS
 """
 
 
+# What the firmware and the serial console print to reset the terminal.
+ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|.)")
+
+
+@dataclass
+class GuestStep:
+    """Exit status and output lines of one guest command run with `step`."""
+
+    status: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def parse_steps(console: str) -> dict[str, GuestStep]:
+    """Collect the output of the prelude's `step NAME COMMAND...` calls from CONSOLE.
+
+    `step` prints "STEP NAME STATUS", then each output line as "OUT NAME: LINE".
+    Other console lines, such as kernel messages, are skipped.
+    """
+    steps: dict[str, GuestStep] = {}
+    for line in ESCAPE_SEQUENCE.sub("", console).splitlines():
+        line = line.rstrip("\r")
+        if line.startswith("STEP "):
+            _, name, status = line.split()
+            steps[name] = GuestStep(int(status))
+        elif line.startswith("OUT "):
+            name, _, text = line[len("OUT ") :].partition(": ")
+            steps[name].lines.append(text)
+    return steps
+
+
 @dataclass(frozen=True)
 class Guest:
     """One boot of the built kernel: files to put in the initramfs and a script to run.
@@ -76,7 +117,7 @@ class Guest:
     FILES maps absolute guest paths to host files; TREES are host folders whose
     contents are merged into the guest root. SCRIPT runs under busybox sh after
     the prelude, which mounts proc, sysfs and devtmpfs and defines the helpers
-    report, wait_transition and wait_gone. It should end with `report VERDICT`,
+    report, wait_transition, wait_gone and step (see parse_steps). It should end with `report VERDICT`,
     which prints the verdict line and powers the guest off.
     """
 

@@ -19,36 +19,24 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from steps.settings import load_settings
-from steps.vm import Guest, run_guest
+from steps.vm import Guest, GuestStep, parse_steps, run_guest
 
 pytestmark = [pytest.mark.kernel, pytest.mark.vm]
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "examples"
 
-# What SeaBIOS and the serial console print to reset the terminal.
-ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|.)")
 # The timestamp dmesg puts before a message with CONFIG_PRINTK_TIME.
 DMESG_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s")
 
-# `step NAME COMMAND...` runs COMMAND and prints "STEP NAME STATUS", then each
-# output line as "OUT NAME: LINE". enable_patch and disable_patch load and
-# unload $MODULE and wait for its livepatch transition at $PATCH. The first
-# echo ends the line that SeaBIOS leaves open on the console.
+# enable_patch and disable_patch load and unload $MODULE and wait for its
+# livepatch transition at $PATCH. `step` comes from the guest prelude.
 GUEST_FUNCTIONS = """\
-echo
-step() {
-    name=$1; shift
-    "$@" > /tmp/step.out 2>&1
-    echo "STEP $name $?"
-    sed "s/^/OUT $name: /" /tmp/step.out
-}
 enable_patch() {
     insmod /$MODULE.ko || return 1
     wait_transition $PATCH || return 2
@@ -63,34 +51,9 @@ disable_patch() {
 """
 
 
-@dataclass
-class Step:
-    """Exit status and output lines of one guest command."""
-
-    status: int
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def log_messages(self) -> list[str]:
-        """Return the dmesg lines of the output without their timestamps."""
-        return [DMESG_TIME.sub("", line) for line in self.lines]
-
-
-def parse_steps(console: str) -> dict[str, Step]:
-    """Collect the steps in the console output; other console lines are kernel messages."""
-    steps: dict[str, Step] = {}
-    for line in ESCAPE_SEQUENCE.sub("", console).splitlines():
-        line = line.rstrip("\r")
-        if line.startswith("STEP "):
-            _, name, status = line.split()
-            steps[name] = Step(int(status))
-        elif line.startswith("OUT "):
-            name, _, text = line[len("OUT ") :].partition(": ")
-            steps[name].lines.append(text)
-    return steps
+def log_messages(step: GuestStep) -> list[str]:
+    """Return the dmesg lines of STEP's output without their timestamps."""
+    return [DMESG_TIME.sub("", line) for line in step.lines]
 
 
 def build(patches: str, module: str, folder: Path) -> subprocess.CompletedProcess:
@@ -107,7 +70,7 @@ def build(patches: str, module: str, folder: Path) -> subprocess.CompletedProces
     )
 
 
-def check_example(example: str, script: str, folder: Path) -> dict[str, Step]:
+def check_example(example: str, script: str, folder: Path) -> dict[str, GuestStep]:
     """Build examples/EXAMPLE.patch, boot the guest with SCRIPT and return its steps."""
     patch = EXAMPLES / f"{example}.patch"
     module = f"author-{example}"
@@ -116,7 +79,7 @@ def check_example(example: str, script: str, folder: Path) -> dict[str, Step]:
     return boot(folder, module, str(patch), script)
 
 
-def boot(folder: Path, module: str, patches: str, script: str) -> dict[str, Step]:
+def boot(folder: Path, module: str, patches: str, script: str) -> dict[str, GuestStep]:
     """Boot the guest with the built livepatch-MODULE and SCRIPT; return its steps."""
     settings = load_settings({"patch": patches, "name": module, "out": str(folder)})
     sysfs_name = settings.module.replace("-", "_")
@@ -154,7 +117,7 @@ CALLBACKS_LINE = "livepatch callbacks: post-patch ran"
 
 
 @pytest.fixture(scope="module")
-def callbacks(tmp_path_factory) -> dict[str, Step]:
+def callbacks(tmp_path_factory) -> dict[str, GuestStep]:
     return check_example("callbacks", CALLBACKS_SCRIPT, tmp_path_factory.mktemp("callbacks"))
 
 
@@ -164,7 +127,7 @@ def test_callbacks_enable_disable(callbacks):
 
 
 def test_callbacks_run_in_order(callbacks):
-    assert callbacks["log"].log_messages() == [
+    assert log_messages(callbacks["log"]) == [
         "livepatch-callbacks: pre-patch vmlinux",
         "livepatch-callbacks: post-patch vmlinux",
         "livepatch-callbacks: pre-unpatch vmlinux",
@@ -197,7 +160,7 @@ step after sh -c 'echo third > /proc/$$/comm; grep -c ^CommWrites: /proc/$$/stat
 
 
 @pytest.fixture(scope="module")
-def shadow(tmp_path_factory) -> dict[str, Step]:
+def shadow(tmp_path_factory) -> dict[str, GuestStep]:
     return check_example("shadow-variable", SHADOW_SCRIPT, tmp_path_factory.mktemp("shadow"))
 
 
@@ -232,7 +195,7 @@ step log sh -c 'dmesg | grep livepatch-printk:'
 
 
 @pytest.fixture(scope="module")
-def printk(tmp_path_factory) -> dict[str, Step]:
+def printk(tmp_path_factory) -> dict[str, GuestStep]:
     return check_example("printk", PRINTK_SCRIPT, tmp_path_factory.mktemp("printk"))
 
 
@@ -245,7 +208,7 @@ def test_printk_logs_while_patched(printk):
     """One read while patched logs one message; the read after unpatching logs none."""
     assert printk["read"].status == 0
     assert printk["read-after"].status == 0
-    assert printk["log"].log_messages() == ["livepatch-printk: cat read /proc/uptime"]
+    assert log_messages(printk["log"]) == ["livepatch-printk: cat read /proc/uptime"]
 
 
 # KPATCH_SYSCALL_DEFINE.
@@ -262,7 +225,7 @@ step after uname -s
 
 
 @pytest.fixture(scope="module")
-def syscall(tmp_path_factory) -> dict[str, Step]:
+def syscall(tmp_path_factory) -> dict[str, GuestStep]:
     return check_example("syscall", SYSCALL_SCRIPT, tmp_path_factory.mktemp("syscall"))
 
 
@@ -314,7 +277,7 @@ step after cat /proc/loadavg
 
 
 @pytest.fixture(scope="module")
-def ignore_init(tmp_path_factory) -> dict[str, Step]:
+def ignore_init(tmp_path_factory) -> dict[str, GuestStep]:
     return check_example("ignore-init", IGNORE_SCRIPT, tmp_path_factory.mktemp("ignore"))
 
 
@@ -366,7 +329,7 @@ def test_duplicate_callbacks_rejected(tmp_path):
     assert steps["enable"].status == 1
     assert "Invalid argument" in steps["enable"].output
     # busybox insmod tries finit_module, then init_module, so the hook runs twice.
-    messages = steps["log"].log_messages()
+    messages = log_messages(steps["log"])
     assert messages
     assert set(messages) == {
         "livepatch_author_duplicate_callbacks: two post-unpatch callbacks for object vmlinux; "

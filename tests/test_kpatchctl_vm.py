@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from steps.guestpython import GuestPythonRequest, prepare_guest_python
 from steps.settings import load_settings
-from steps.vm import Guest, run_guest
+from steps.vm import Guest, GuestStep, parse_steps, run_guest
 
 pytestmark = [pytest.mark.kernel, pytest.mark.vm]
 
@@ -35,23 +34,13 @@ PATCH = "livepatch_kpatchctl_meminfo"
 ORIGINAL_LINE = "VmallocChunk:"
 PATCHED_LINE = "VMALLOCCHUNK:"
 
-# `step NAME COMMAND...` runs COMMAND, prints "STEP NAME STATUS" and then
-# each output line (stdout and stderr) as "OUT NAME: LINE". A kernel message
-# on the console between them has neither prefix and is skipped. The first
-# echo ends the line that the firmware's terminal reset leaves open.
-STEP_FUNCTION = """\
-echo
-step() {
-    name=$1; shift
-    "$@" > /tmp/step.out 2>&1
-    echo "STEP $name $?"
-    sed "s/^/OUT $name: /" /tmp/step.out
-}
+# meminfo prints the line the patch changes; `step` comes from the guest prelude.
+MEMINFO_FUNCTION = """\
 meminfo() { grep -i '^vmallocchunk:' /proc/meminfo; }
 """
 
 MAIN_SCRIPT = f"""\
-{STEP_FUNCTION}
+{MEMINFO_FUNCTION}
 release=$(uname -r)
 step release uname -r
 step meminfo-initial meminfo
@@ -86,7 +75,7 @@ report DONE
 """
 
 DISABLED_SCRIPT = f"""\
-{STEP_FUNCTION}
+{MEMINFO_FUNCTION}
 step install kpatch install /{MODULE}.ko
 step load-all kpatch load --all
 step meminfo meminfo
@@ -95,31 +84,8 @@ report DONE
 """
 
 
-@dataclass
-class Step:
-    """Exit status and output lines of one guest command."""
-
-    status: int
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.lines if line.startswith("error:")]
-
-
-def parse_steps(console: str) -> dict[str, Step]:
-    steps: dict[str, Step] = {}
-    for line in console.splitlines():
-        if line.startswith("STEP "):
-            _, name, status = line.split()
-            steps[name] = Step(int(status))
-        elif line.startswith("OUT "):
-            name, _, text = line[len("OUT ") :].partition(": ")
-            steps[name].lines.append(text)
-    return steps
+def error_lines(step: GuestStep) -> list[str]:
+    return [line for line in step.lines if line.startswith("error:")]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +107,7 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
     return settings.module_path, settings.run_dir / "arch/x86/boot/bzImage"
 
 
-def boot(built, work: Path, script: str, cmdline: str = "") -> dict[str, Step]:
+def boot(built, work: Path, script: str, cmdline: str = "") -> dict[str, GuestStep]:
     module, kernel_image = built
     guest_python = prepare_guest_python(GuestPythonRequest(work=work))
     verdict, console = run_guest(
@@ -161,12 +127,12 @@ def boot(built, work: Path, script: str, cmdline: str = "") -> dict[str, Step]:
 
 
 @pytest.fixture(scope="module")
-def steps(built, tmp_path_factory) -> dict[str, Step]:
+def steps(built, tmp_path_factory) -> dict[str, GuestStep]:
     return boot(built, tmp_path_factory.mktemp("guest"), MAIN_SCRIPT)
 
 
 @pytest.fixture(scope="module")
-def disabled_steps(built, tmp_path_factory) -> dict[str, Step]:
+def disabled_steps(built, tmp_path_factory) -> dict[str, GuestStep]:
     return boot(
         built, tmp_path_factory.mktemp("guest-disabled"), DISABLED_SCRIPT, "kpatch.enable=0"
     )
@@ -290,8 +256,8 @@ def test_uninstall_removes_store(steps, release):
 def test_error_is_one_line(steps, name, message):
     step = steps[name]
     assert step.status == 1, step.output
-    assert len(step.error_lines()) == 1, step.output
-    assert message in step.error_lines()[0]
+    assert len(error_lines(step)) == 1, step.output
+    assert message in error_lines(step)[0]
 
 
 def test_disabled_boot_loads_nothing(disabled_steps):
