@@ -51,7 +51,8 @@ if _running and not S.patches and (_tasks & PATCH_TASKS or not _tasks):
     sys.exit(1)
 
 # Independent tasks (the diff of each changed object) run in parallel processes.
-# The kernel builds and the patched build take turns through the cache lock.
+# Stages that use the shared tree (config, kernel builds, patched build, module
+# build) take turns through the cache lock.
 DOIT_CONFIG["num_process"] = S.jobs
 DOIT_CONFIG["par_type"] = "process"
 

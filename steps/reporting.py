@@ -68,8 +68,8 @@ def stage(function: Callable) -> Callable:
 
 
 def _exit_interrupted() -> None:
-    # NOTE: os._exit skips doit's database update, so tasks finished in this
-    # run run again next time; they are cached, so that costs little.
+    # NOTE: os._exit skips doit's database update, so the tasks this run finished
+    # run again next time. Their results are cached, so that costs seconds.
     if os.getpid() == _main_pid:
         # Worker processes may still be restoring the tree: wait for them to end.
         for child in multiprocessing.active_children():

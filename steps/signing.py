@@ -2,7 +2,7 @@
 
 The finished module is signed with the kernel tree's own scripts/sign-file,
 after finalisation, because the signature covers the final bytes. The key
-is signkey= (a PEM file holding the private key and its certificate) or the
+is signkey= (a PEM file containing the private key and its certificate) or the
 key that the kernel build generated and built into its keyring.
 """
 
